@@ -1,0 +1,42 @@
+# strata — the two commands a newcomer types: `make run` and `make test`.
+# Everything is built by CMake in build/ (build-asan/ for the sanitizer run).
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+PREFIX     ?= /usr/local
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE      ?= cmake
+
+.PHONY: all run test test-fast test-asan install clean format
+
+all:
+	@$(CMAKE) -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+	@$(CMAKE) --build $(BUILD) -j $(JOBS)
+
+# The main job: until the malloc and its benchmark exist, the components
+# benchmark (one allocation trace replayed against every embeddable allocator).
+run: all
+	./$(BUILD)/bench-components
+
+# Every test, in a release build with assertions, then once more under
+# AddressSanitizer + UndefinedBehaviorSanitizer.
+test: test-fast test-asan
+
+test-fast:
+	@$(CMAKE) -S . -B $(BUILD)-check -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTRATA_DEBUG_LEVEL=3 >/dev/null
+	@$(CMAKE) --build $(BUILD)-check -j $(JOBS)
+	cd $(BUILD)-check && ctest --output-on-failure -j $(JOBS)
+
+test-asan:
+	@$(CMAKE) -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSTRATA_SANITIZE=address,undefined >/dev/null
+	@$(CMAKE) --build $(ASAN_BUILD) -j $(JOBS)
+	cd $(ASAN_BUILD) && STRATA_TEST_SCALE=0.25 ctest --output-on-failure -j $(JOBS)
+
+install: all
+	$(CMAKE) --install $(BUILD) --prefix $(PREFIX)
+
+format:
+	clang-format -i include/*.h include/strata/*.h src/*.[ch] tools/strata/*.[ch] bench/*.c tests/*.h tests/*/*.c
+
+clean:
+	rm -rf $(BUILD) $(BUILD)-check $(ASAN_BUILD)

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bits.h — power-of-two and alignment arithmetic shared by every layer.
+ * Pure functions on integers; no state, no dependencies.
+ */
+#ifndef ST_BITS_H
+#define ST_BITS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ST_LIKELY(x) __builtin_expect(!!(x), 1)
+#define ST_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define ST_HIDDEN __attribute__((visibility("hidden")))
+#define ST_NOINLINE __attribute__((noinline))
+#define ST_COLD __attribute__((cold))
+#define ST_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define ST_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define ST_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+static inline bool st_is_pow2(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
+
+/* floor(log2(x)) for x > 0 */
+static inline unsigned st_log2_floor(size_t x) { return 63u - (unsigned)__builtin_clzll(x); }
+
+/* ceil(log2(x)) for x > 0 */
+static inline unsigned st_log2_ceil(size_t x) { return x <= 1 ? 0 : st_log2_floor(x - 1) + 1; }
+
+static inline unsigned st_ctz(uint64_t x) { return (unsigned)__builtin_ctzll(x); }
+
+/* Round up/down to a multiple of a power of two. */
+static inline uintptr_t st_align_up(uintptr_t x, size_t a) { return (x + a - 1) & ~(uintptr_t)(a - 1); }
+static inline uintptr_t st_align_down(uintptr_t x, size_t a) { return x & ~(uintptr_t)(a - 1); }
+static inline bool st_is_aligned(uintptr_t x, size_t a) { return (x & (a - 1)) == 0; }
+
+/* a + b without wrapping: false (and *out untouched) on overflow. */
+static inline bool st_add_ok(size_t a, size_t b, size_t *out) { return !__builtin_add_overflow(a, b, out); }
+static inline bool st_mul_ok(size_t a, size_t b, size_t *out) { return !__builtin_mul_overflow(a, b, out); }
+
+#endif /* ST_BITS_H */

@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * os.h — the one contract with the operating system. Only os.c calls
+ * mmap, munmap, mremap and madvise.
+ *
+ * Preconditions for every function: sizes are multiples of the page size
+ * (4096), addresses are page aligned. Failures return NULL or false with
+ * errno as the kernel set it; nothing aborts.
+ */
+#ifndef ST_OS_H
+#define ST_OS_H
+
+#include "bits.h"
+
+#define ST_PAGE_SIZE ((size_t)4096)
+
+/* Fresh zeroed memory, read-write, aligned to `align` (a power of two). */
+ST_HIDDEN void *st_os_map_aligned(size_t size, size_t align);
+ST_HIDDEN bool st_os_unmap(void *addr, size_t size);
+/* Give the pages back to the OS; they read as zero when touched again. */
+ST_HIDDEN bool st_os_purge(void *addr, size_t size);
+
+#endif /* ST_OS_H */
