@@ -129,7 +129,7 @@ TEST(model_small_blocks_metadata_outside_unaligned_region)
 {
     test_seed("buddy 64B outside");
     size_t size = 300000;
-    char *mem = aligned_alloc(4096, size + 4096);
+    char *mem = aligned_alloc(4096, (size + 4096 + 4095) / 4096 * 4096);
     size_t offset = 64 * (size_t)test_rand_range(1, 60);
     size_t meta_size = strata_buddy_meta_size(size, 64);
     void *meta = malloc(meta_size);

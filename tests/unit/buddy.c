@@ -14,8 +14,9 @@
  * absolute alignments. */
 static char *arena(size_t pages)
 {
-    char *p = aligned_alloc(64 * PAGE, pages * PAGE);
-    memset(p, 0, pages * PAGE);
+    size_t bytes = (pages + 63) / 64 * 64 * PAGE; /* aligned_alloc wants a multiple */
+    char *p = aligned_alloc(64 * PAGE, bytes);
+    memset(p, 0, bytes);
     return p;
 }
 

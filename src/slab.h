@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * slab.h — one slab: a block of memory carved into `capacity` equal
+ * objects, with all of its free state in a descriptor outside the objects.
+ *
+ * The descriptor is a 64-byte header, an allocated-bit bitmap (one bit per
+ * object, set = live) and a stack of free object indices (uint16_t, hence
+ * at most 65535 objects). It may sit at the start of the block (the slab
+ * caches do that) or anywhere else (a malloc that returns the pages of an
+ * idle slab to the OS keeps it outside). Objects are never written by this
+ * layer, so a constructed object keeps its state while free, a double free
+ * is one bit test, and pages without a live object can be dropped.
+ *
+ * Cost: pop and push are O(1); push validates the pointer (inside the
+ * object area, at an object boundary, live) with a reciprocal multiply
+ * instead of a division. check is O(capacity). Not thread-safe.
+ */
+#ifndef ST_SLAB_H
+#define ST_SLAB_H
+
+#include "bits.h"
+
+#define ST_SLAB_MAGIC 0x51ab51abu
+#define ST_SLAB_MIN_SIZE ((size_t)8) /* smallest object stride */
+#define ST_SLAB_MAX_CAPACITY 65535u  /* free indices are uint16_t */
+#define ST_SLAB_MAX_BLOCK ((size_t)1 << 31)
+
+/* Links for the owner's lists (full, partial, empty ...). */
+typedef struct st_slab_link {
+    struct st_slab_link *prev, *next;
+} st_slab_link;
+
+/* Where things go in a block: computed once per cache (or size class). */
+typedef struct st_slab_layout {
+    size_t block_bytes; /* the whole block */
+    size_t size;        /* object stride: a multiple of the alignment */
+    size_t first;       /* offset of object 0 from the block start */
+    size_t desc_bytes;  /* bytes of the descriptor for `capacity` objects */
+    unsigned capacity;  /* objects in the block, 1..65535 */
+    bool desc_inside;   /* the descriptor occupies the block's first bytes */
+} st_slab_layout;
+
+typedef struct st_slab {
+    uint32_t magic;       /* ST_SLAB_MAGIC */
+    uint32_t capacity;    /* objects, 1..65535 */
+    uint32_t free_count;  /* entries on the free stack */
+    uint32_t size;        /* object stride */
+    uint32_t first;       /* offset of object 0 from block */
+    uint32_t block_bytes; /* size of the block */
+    uint64_t recip;       /* ceil(2^64 / size): index = high 64 bits of offset * recip */
+    uintptr_t block;      /* start of the block */
+    st_slab_link link;    /* the owner's list */
+    uint32_t owner_tag;   /* the owner's use (which list the slab is on) */
+    uint32_t reserved;
+    uint64_t bits[];      /* ceil(capacity/64) bitmap words, then capacity uint16_t */
+} st_slab;
+
+/* Bytes of a descriptor for `capacity` objects (header, bitmap, stack). */
+ST_HIDDEN size_t st_slab_desc_size(unsigned capacity);
+
+/* Layout of a block of block_bytes for objects of obj_size aligned to
+ * align (a power of two; the stride is obj_size rounded up to it, at least
+ * 8). The block start must be aligned to align. With desc_inside the
+ * descriptor takes the first bytes and object 0 follows, aligned; the
+ * capacity is the largest that fits (at most 65535). false if no object
+ * fits or an argument is out of range. */
+ST_HIDDEN bool st_slab_layout_compute(size_t block_bytes, size_t obj_size, size_t align,
+                                      bool desc_inside, st_slab_layout *out);
+
+/* Build a descriptor at `desc` (st_slab_desc_size(l->capacity) bytes) for
+ * the block; every object free; pop hands out index 0, 1, 2 ... first.
+ * Writes only the descriptor. */
+ST_HIDDEN void st_slab_init(st_slab *desc, void *block, const st_slab_layout *l);
+
+/* The same with the descriptor at the block start (l->desc_inside). */
+ST_HIDDEN st_slab *st_slab_carve(void *block, const st_slab_layout *l);
+
+/* A free object (marked live), or NULL when the slab is full. Aborts
+ * (st_fatal) if the free stack names a live or out-of-range object. */
+ST_HIDDEN void *st_slab_pop(st_slab *s);
+
+/* Take an object back: 0, STRATA_ERR_NOT_BLOCK (outside the object area or
+ * not on an object boundary), STRATA_ERR_DOUBLE_FREE (already free) or
+ * STRATA_ERR_CORRUPT (the stack is full although the bit said live). */
+ST_HIDDEN int st_slab_push(st_slab *s, void *obj);
+
+/* Index of the object starting at obj, or STRATA_ERR_NOT_BLOCK. O(1). */
+ST_HIDDEN long st_slab_object_index(const st_slab *s, const void *obj);
+
+/* Verify the descriptor (SLAB-1..SLAB-5 of docs/INVARIANTS.md); 0 or
+ * the number of violations. Flips bitmap bits while it runs and restores
+ * them, so it needs the same lock as pop and push. */
+ST_HIDDEN int st_slab_check(st_slab *s);
+
+static inline void *st_slab_object(const st_slab *s, unsigned idx)
+{
+    return (void *)(s->block + s->first + (uintptr_t)idx * s->size);
+}
+static inline bool st_slab_is_live(const st_slab *s, unsigned idx)
+{
+    return (s->bits[idx >> 6] >> (idx & 63)) & 1;
+}
+static inline bool st_slab_is_full(const st_slab *s) { return s->free_count == 0; }
+static inline bool st_slab_is_empty(const st_slab *s) { return s->free_count == s->capacity; }
+static inline unsigned st_slab_used(const st_slab *s) { return s->capacity - s->free_count; }
+
+#endif /* ST_SLAB_H */
