@@ -19,8 +19,9 @@ run: all
 	./$(BUILD)/bench-components
 
 # Every test, in a release build with assertions, then once more under
-# AddressSanitizer + UndefinedBehaviorSanitizer.
-test: test-fast test-asan
+# AddressSanitizer + UndefinedBehaviorSanitizer; the plain Release build
+# (what `make run` and `make install` use) must compile too.
+test: all test-fast test-asan
 
 test-fast:
 	@$(CMAKE) -S . -B $(BUILD)-check -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTRATA_DEBUG_LEVEL=3 >/dev/null

@@ -231,8 +231,10 @@ static const char *fmt_short(char *buf, size_t n, uint64_t bytes)
         bytes /= 1024;
         u++;
     }
-    snprintf(buf, n, "%llu%c", (unsigned long long)bytes, units[u]);
-    if (u == 0) buf[strlen(buf) - 1] = '\0';
+    if (u == 0)
+        snprintf(buf, n, "%llu", (unsigned long long)bytes);
+    else if (snprintf(buf, n, "%llu%c", (unsigned long long)bytes, units[u]) >= (int)n)
+        snprintf(buf, n, "?");
     return buf;
 }
 
@@ -1773,9 +1775,10 @@ static int svg_report(const struct report *r, const char *path)
     chart_fill(&c, r, ncats);
     snprintf(title, sizeof(title), "Free memory per block size: %s, %s", r->m->hostname,
              r->m->date);
-    snprintf(sub, sizeof(sub), "kernel %s; stacked per zone; a %s block (order %d): %s",
-             r->m->kernel, fmt_short(xl, sizeof(xl), r->req_bytes), r->order,
-             st_frag_fit_name(r->overall));
+    if (snprintf(sub, sizeof(sub), "kernel %s; stacked per zone; a %s block (order %d): %s",
+                 r->m->kernel, fmt_short(xl, sizeof(xl), r->req_bytes), r->order,
+                 st_frag_fit_name(r->overall)) >= (int)sizeof(sub))
+        sub[sizeof(sub) - 1] = '\0'; /* an overlong kernel name is cut, not an error */
     snprintf(xl, sizeof(xl), "free block size (buddy order 0 to %zu)", ncats - 1);
     struct st_svg_chart chart = {title, sub,        xl,        "free memory (MiB)", "MiB",
                                  ncats, c.cat_ptrs, r->nzones, c.series_ptrs,       c.values,
