@@ -288,18 +288,26 @@ void *strata_buddy_alloc_order(strata_buddy *b, unsigned order)
     return (void *)addr_of(b, u);
 }
 
-void *strata_buddy_alloc(strata_buddy *b, size_t bytes)
+/* The order for a request of `bytes`, or -1 with errno set (EINVAL for 0
+ * bytes, ENOMEM when no block of the allocator could hold it). */
+static int checked_order(const strata_buddy *b, size_t bytes)
 {
     if (bytes == 0) {
         errno = EINVAL;
-        return NULL;
+        return -1;
     }
     unsigned k = order_for(b, bytes);
     if (k > b->max_order) {
         errno = ENOMEM;
-        return NULL;
+        return -1;
     }
-    return strata_buddy_alloc_order(b, k);
+    return (int)k;
+}
+
+void *strata_buddy_alloc(strata_buddy *b, size_t bytes)
+{
+    int k = checked_order(b, bytes);
+    return k < 0 ? NULL : strata_buddy_alloc_order(b, (unsigned)k);
 }
 
 /* An exact allocation of n units inside a block of 2^k units at u is the
@@ -307,15 +315,10 @@ void *strata_buddy_alloc(strata_buddy *b, size_t bytes)
  * on a multiple of its own size); the rest of the block is freed. */
 void *strata_buddy_alloc_exact(strata_buddy *b, size_t bytes)
 {
-    if (bytes == 0) {
-        errno = EINVAL;
+    int order = checked_order(b, bytes);
+    if (order < 0)
         return NULL;
-    }
-    unsigned k = order_for(b, bytes);
-    if (k > b->max_order) {
-        errno = ENOMEM;
-        return NULL;
-    }
+    unsigned k = (unsigned)order;
     size_t n = (bytes - 1) / ((size_t)1 << b->shift) + 1;
     uint32_t u = take_block(b, k);
     if (u == NIL) {
