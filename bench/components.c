@@ -18,8 +18,10 @@
  * (A B C … A B C …), and the median time and its spread are printed,
  * together with two fragmentation figures measured in a separate,
  * untimed replay:
- *   held       peak usable bytes of the live blocks (what rounding to
- *              block sizes and classes costs) / peak live bytes − 1
+ *   held       peak bytes held by the live blocks (rounding to block
+ *              sizes and classes, plus per-block tags where the allocator
+ *              has them; glibc: usable size + its 8-byte chunk header)
+ *              / peak live bytes − 1
  *   footprint  the region this trace needs: the highest address any block
  *              reached, from the region's start (metadata included), over
  *              peak live bytes − 1; it counts the holes the allocator
@@ -302,7 +304,7 @@ struct allocator {
     void *(*setup)(void *region, size_t size);
     void *(*alloc)(void *ctx, size_t size);
     int (*free)(void *ctx, void *p, size_t size);
-    size_t (*usable)(void *ctx, void *p, size_t size); /* bytes the block holds */
+    size_t (*usable)(void *ctx, void *p, size_t size); /* bytes the block holds, tags included */
     void (*teardown)(void *ctx);
 };
 
@@ -316,7 +318,7 @@ static size_t glibc_usable(void *ctx, void *p, size_t size)
 {
     (void)ctx;
     (void)size;
-    return malloc_usable_size(p);
+    return malloc_usable_size(p) + sizeof(size_t); /* with its chunk header */
 }
 static void glibc_teardown(void *ctx) { (void)ctx; malloc_trim(0); }
 
@@ -344,7 +346,7 @@ static int heap_free(void *ctx, void *p, size_t size) { (void)size; return strat
 static size_t heap_usable(void *ctx, void *p, size_t size)
 {
     (void)size;
-    return strata_heap_usable_size(ctx, p);
+    return strata_heap_usable_size(ctx, p) + STRATA_HEAP_OVERHEAD; /* with its tags */
 }
 
 /* TLSF over the whole region as one pool. */
@@ -354,7 +356,7 @@ static int tlsf_free(void *ctx, void *p, size_t size) { (void)size; return strat
 static size_t tlsf_usable(void *ctx, void *p, size_t size)
 {
     (void)size;
-    return strata_tlsf_usable_size(ctx, p);
+    return strata_tlsf_usable_size(ctx, p) + strata_tlsf_overhead(); /* with its header */
 }
 
 /* Size classes for the slab caches and pools (kmalloc-like: 2 per
@@ -612,7 +614,7 @@ int main(int argc, char **argv)
         else
             printf(" %11.1f%%\n", ((double)peak.top / (double)t.peak_live - 1) * 100);
     }
-    printf("\nheld frag: peak usable bytes of live blocks / peak live bytes - 1;\n"
+    printf("\nheld frag: peak bytes held by live blocks (tags included) / peak live bytes - 1;\n"
            "footprint: highest address reached in the region / peak live bytes - 1\n"
            "(n/a for glibc: its heap is shared with this program).\n");
     free(ptrs);
