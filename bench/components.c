@@ -143,20 +143,24 @@ static struct word *index_find(struct index *x, const char *s, size_t n)
     return w;
 }
 
+/* Place a word in the table (known absent, table not full). */
+static void index_put(struct index *x, const struct word *w)
+{
+    size_t j = hash_str(w->name, strlen(w->name)) & (x->cap - 1);
+    while (x->words[j].name != NULL)
+        j = (j + 1) & (x->cap - 1);
+    x->words[j] = *w;
+}
+
 static void index_grow(struct index *x)
 {
     struct word *old = x->words;
     size_t old_cap = x->cap;
     x->cap = old_cap ? old_cap * 2 : 1024;
     x->words = calloc(x->cap, sizeof(*x->words));
-    for (size_t i = 0; i < old_cap; i++) {
-        if (old[i].name == NULL)
-            continue;
-        size_t j = hash_str(old[i].name, strlen(old[i].name)) & (x->cap - 1);
-        while (x->words[j].name != NULL)
-            j = (j + 1) & (x->cap - 1);
-        x->words[j] = old[i];
-    }
+    for (size_t i = 0; i < old_cap; i++)
+        if (old[i].name != NULL)
+            index_put(x, &old[i]);
     free(old);
 }
 
@@ -194,10 +198,7 @@ static void index_prune(struct index *x, uint32_t min_count)
             word_drop(x, &old[i]);
             continue;
         }
-        size_t j = hash_str(old[i].name, strlen(old[i].name)) & (x->cap - 1);
-        while (x->words[j].name != NULL)
-            j = (j + 1) & (x->cap - 1);
-        x->words[j] = old[i];
+        index_put(x, &old[i]);
         x->used++;
     }
     free(old);

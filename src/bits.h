@@ -38,4 +38,17 @@ static inline bool st_is_aligned(uintptr_t x, size_t a) { return (x & (a - 1)) =
 static inline bool st_add_ok(size_t a, size_t b, size_t *out) { return !__builtin_add_overflow(a, b, out); }
 static inline bool st_mul_ok(size_t a, size_t b, size_t *out) { return !__builtin_mul_overflow(a, b, out); }
 
+/* Exact division of 32-bit offsets by a fixed 32-bit divisor d through
+ * the reciprocal m = ceil(2^64 / d) (Lemire, Kaser and Kurz, "Faster
+ * remainder by direct computation", 2019): the quotient is the high half
+ * of m·n, and n is a multiple of d iff the low half m·n ≤ m − 1. This is
+ * how slabs and pools turn an object address into its index without a
+ * division, and reject an address that is not at an object boundary. */
+static inline uint64_t st_recip_of(size_t d) { return UINT64_MAX / d + 1; }
+static inline uint32_t st_recip_quot(uint64_t m, uint32_t n)
+{
+    return (uint32_t)(((unsigned __int128)m * n) >> 64);
+}
+static inline bool st_recip_divides(uint64_t m, uint32_t n) { return n * m <= m - 1; }
+
 #endif /* ST_BITS_H */

@@ -59,7 +59,7 @@ struct strata_pool {
     size_t limit; /* max_objects, or SIZE_MAX */
     uint64_t epoch;
     uintptr_t chunk_mask; /* ~(chunk_bytes - 1); unused for a fixed pool */
-    uint64_t div_magic;   /* ceil(2^64 / stride): exact division of 32-bit offsets */
+    uint64_t recip;   /* ceil(2^64 / stride): exact division of 32-bit offsets */
     size_t stride;
     bool fixed;
     pool_chunk *home; /* the chunk holding this descriptor (first in the list) */
@@ -91,16 +91,6 @@ typedef struct pool_layout {
 } pool_layout;
 
 /* ---- arithmetic ------------------------------------------------------- */
-
-/* Exact division by a constant through a 64-bit reciprocal (Lemire, Kaser
- * and Kurz, "Faster remainder by direct computation", 2019): valid for
- * every 32-bit numerator and divisor. */
-static inline uint64_t div_magic_for(size_t d) { return UINT64_MAX / d + 1; }
-static inline bool div_exact(uint64_t m, uint32_t n) { return n * m <= m - 1; }
-static inline uint32_t div_quot(uint64_t m, uint32_t n)
-{
-    return (uint32_t)(((unsigned __int128)m * n) >> 64);
-}
 
 static inline void *link_get(const void *obj)
 {
@@ -224,9 +214,9 @@ static inline pool_chunk *chunk_of_hot(strata_pool *p, uintptr_t a)
 static inline bool index_of(const strata_pool *p, const pool_chunk *c, uintptr_t a, uint32_t *i)
 {
     uintptr_t off = a - c->first;
-    if (off >= (uintptr_t)c->count * p->stride || !div_exact(p->div_magic, (uint32_t)off))
+    if (off >= (uintptr_t)c->count * p->stride || !st_recip_divides(p->recip, (uint32_t)off))
         return false;
-    *i = div_quot(p->div_magic, (uint32_t)off);
+    *i = st_recip_quot(p->recip, (uint32_t)off);
     return true;
 }
 
@@ -294,7 +284,7 @@ static void init_descriptor(strata_pool *p, const pool_geometry *g)
     p->limit = SIZE_MAX;
     p->epoch = 1;
     p->stride = g->stride;
-    p->div_magic = div_magic_for(g->stride);
+    p->recip = st_recip_of(g->stride);
     p->object_size = g->object_size;
     p->align = g->align;
 }
@@ -415,8 +405,8 @@ static inline void mark_used(strata_pool *p, void *obj)
     uintptr_t a = (uintptr_t)obj;
     pool_chunk *c = p->fixed ? p->home : (pool_chunk *)(a & p->chunk_mask);
     ST_ASSERT(2, chunk_of(p, a) == c);
-    ST_ASSERT(2, div_exact(p->div_magic, (uint32_t)(a - c->first)));
-    uint32_t i = div_quot(p->div_magic, (uint32_t)(a - c->first));
+    ST_ASSERT(2, st_recip_divides(p->recip, (uint32_t)(a - c->first)));
+    uint32_t i = st_recip_quot(p->recip, (uint32_t)(a - c->first));
     uint64_t m = 1ull << (i & 63);
     if (ST_UNLIKELY(c->bits[i >> 6] & m))
         st_fatal("pool", "free list corrupted (write after free?)", obj);
@@ -537,7 +527,7 @@ static int check_descriptor(const strata_pool *p)
     int bad = 0;
     bad += !st_is_pow2(p->align) || p->align < POOL_MIN_ALIGN;
     bad += p->stride != st_align_up(ST_MAX(p->object_size, POOL_MIN_ALIGN), p->align);
-    bad += p->div_magic != div_magic_for(p->stride);
+    bad += p->recip != st_recip_of(p->stride);
     bad += p->limit != (p->max_objects ? p->max_objects : SIZE_MAX);
     if (!p->fixed)
         bad += !st_is_pow2(p->chunk_bytes) || p->chunk_mask != ~(uintptr_t)(p->chunk_bytes - 1);

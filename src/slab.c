@@ -106,7 +106,7 @@ void st_slab_init(st_slab *s, void *block, const st_slab_layout *l)
     s->size = (uint32_t)l->size;
     s->first = (uint32_t)l->first;
     s->block_bytes = (uint32_t)l->block_bytes;
-    s->recip = UINT64_MAX / l->size + 1;
+    s->recip = st_recip_of(l->size);
     s->block = (uintptr_t)block;
     s->link.prev = s->link.next = NULL;
     s->owner_tag = 0;
@@ -137,18 +137,14 @@ void *st_slab_pop(st_slab *s)
     return st_slab_object(s, idx);
 }
 
-/* offset / size as the high half of offset * ceil(2^64 / size): exact for
- * offsets and sizes below 2^32 (Granlund–Montgomery / Lemire), and the
- * caller confirms it with one multiply. */
+/* offset / size without a division (bits.h: st_recip_*); offsets are
+ * below 2^32 because blocks are at most ST_SLAB_MAX_BLOCK. */
 long st_slab_object_index(const st_slab *s, const void *obj)
 {
     uintptr_t off = (uintptr_t)obj - (s->block + s->first);
-    if (off >= (uintptr_t)s->capacity * s->size)
+    if (off >= (uintptr_t)s->capacity * s->size || !st_recip_divides(s->recip, (uint32_t)off))
         return STRATA_ERR_NOT_BLOCK;
-    uint64_t idx = (uint64_t)(((unsigned __int128)off * s->recip) >> 64);
-    if (idx * s->size != off)
-        return STRATA_ERR_NOT_BLOCK;
-    return (long)idx;
+    return (long)st_recip_quot(s->recip, (uint32_t)off);
 }
 
 int st_slab_push(st_slab *s, void *obj)
@@ -171,7 +167,7 @@ static int check_header(const st_slab *s)
     int bad = 0;
     if (s->free_count > s->capacity)
         bad++;
-    if (s->size < ST_SLAB_MIN_SIZE || s->recip != UINT64_MAX / s->size + 1)
+    if (s->size < ST_SLAB_MIN_SIZE || s->recip != st_recip_of(s->size))
         bad++;
     if ((uint64_t)s->first + (uint64_t)s->capacity * s->size > s->block_bytes)
         bad++;
