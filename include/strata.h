@@ -10,5 +10,6 @@
 #include "strata/pool.h"
 #include "strata/heap.h"
 #include "strata/tlsf.h"
+#include "strata/malloc.h"
 
 #endif /* STRATA_H */

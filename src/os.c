@@ -4,6 +4,7 @@
  * Aligned mappings are made by over-mapping and trimming both ends, so
  * no address hint is needed and nothing is wasted once trimmed.
  */
+#define _GNU_SOURCE /* mremap */
 #include "os.h"
 
 #include <errno.h>
@@ -39,3 +40,14 @@ void *st_os_map_aligned(size_t size, size_t align)
 bool st_os_unmap(void *addr, size_t size) { return munmap(addr, size) == 0; }
 
 bool st_os_purge(void *addr, size_t size) { return madvise(addr, size, MADV_DONTNEED) == 0; }
+
+bool st_os_resize_in_place(void *addr, size_t old_size, size_t new_size)
+{
+    return mremap(addr, old_size, new_size, 0) != MAP_FAILED;
+}
+
+void *st_os_move(void *addr, size_t old_size, size_t new_size, void *to)
+{
+    void *p = mremap(addr, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, to);
+    return p == MAP_FAILED ? NULL : p;
+}

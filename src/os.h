@@ -19,5 +19,10 @@ ST_HIDDEN void *st_os_map_aligned(size_t size, size_t align);
 ST_HIDDEN bool st_os_unmap(void *addr, size_t size);
 /* Give the pages back to the OS; they read as zero when touched again. */
 ST_HIDDEN bool st_os_purge(void *addr, size_t size);
+/* Grow or shrink a mapping where it is: false (errno) if it cannot. */
+ST_HIDDEN bool st_os_resize_in_place(void *addr, size_t old_size, size_t new_size);
+/* Move a mapping (its pages, not copies) onto [to, to + new_size), which
+ * replaces whatever was mapped there. NULL with errno on failure. */
+ST_HIDDEN void *st_os_move(void *addr, size_t old_size, size_t new_size, void *to);
 
 #endif /* ST_OS_H */

@@ -16,10 +16,10 @@ unsigned st_sizeclass_slab_order(unsigned c)
     for (unsigned order = MIN_SLAB_ORDER; order < MAX_SLAB_ORDER; order++) {
         size_t block = (size_t)4096 << order;
         st_slab_layout l;
-        if (!st_slab_layout_compute(block, size, 16, true, &l))
+        if (!st_slab_layout_bitmap(block, size, st_sizeclass_align(c), &l))
             continue;
         size_t lost = block - (size_t)l.capacity * l.size;
-        if (l.capacity >= 8 && lost * 16 <= block)
+        if (l.capacity >= 8 && lost * 32 <= block)
             return order;
     }
     return MAX_SLAB_ORDER;

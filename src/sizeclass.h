@@ -36,9 +36,18 @@ static inline size_t st_sizeclass_size(unsigned c)
     return ((size_t)1 << d) + (size_t)(k % 8 + 1) * ((size_t)1 << (d - 3));
 }
 
+/* Alignment of the objects of a class: the largest power of two dividing
+ * its size, at most a page. Slabs place object 0 at that alignment, so an
+ * aligned request is served by the first class whose size it divides. */
+static inline size_t st_sizeclass_align(unsigned c)
+{
+    size_t size = st_sizeclass_size(c);
+    return ST_MIN(size & (~size + 1), (size_t)4096);
+}
+
 /* Buddy order (of 4 KiB pages) of the slabs of a class: the smallest block
- * of at least 64 KiB that holds 8 objects and loses under 1/16 of itself
- * to the descriptor and the unusable tail. */
+ * of at least 64 KiB that holds 8 objects and loses under 1/32 of itself
+ * to the bitmap-mode descriptor and the unusable tail. */
 ST_HIDDEN unsigned st_sizeclass_slab_order(unsigned c);
 
 #endif /* ST_SIZECLASS_H */

@@ -98,9 +98,9 @@ bool st_slab_layout_compute(size_t block_bytes, size_t obj_size, size_t align, b
     return true;
 }
 
-void st_slab_init(st_slab *s, void *block, const st_slab_layout *l)
+static void init_header(st_slab *s, void *block, const st_slab_layout *l, uint32_t magic)
 {
-    s->magic = ST_SLAB_MAGIC;
+    s->magic = magic;
     s->capacity = l->capacity;
     s->free_count = l->capacity;
     s->size = (uint32_t)l->size;
@@ -110,7 +110,12 @@ void st_slab_init(st_slab *s, void *block, const st_slab_layout *l)
     s->block = (uintptr_t)block;
     s->link.prev = s->link.next = NULL;
     s->owner_tag = 0;
-    s->reserved = 0;
+    s->cursor = 0;
+}
+
+void st_slab_init(st_slab *s, void *block, const st_slab_layout *l)
+{
+    init_header(s, block, l, ST_SLAB_MAGIC);
     memset(s->bits, 0, bitmap_words(l->capacity) * sizeof(uint64_t));
     /* the top of the stack is the last entry: index 0 is popped first */
     uint16_t *stack = free_stack(s);
@@ -171,7 +176,9 @@ static int check_header(const st_slab *s)
         bad++;
     if ((uint64_t)s->first + (uint64_t)s->capacity * s->size > s->block_bytes)
         bad++;
-    if (s->block == (uintptr_t)s && s->first < st_slab_desc_size(s->capacity))
+    size_t desc = s->magic == ST_SLAB_MAGIC_BITMAP ? st_slab_bitmap_desc_size(s->capacity)
+                                                    : st_slab_desc_size(s->capacity);
+    if (s->block == (uintptr_t)s && s->first < desc)
         bad++;
     return bad;
 }
@@ -187,6 +194,26 @@ static int check_bitmap(const st_slab *s)
     int bad = live != (size_t)s->capacity - s->free_count;
     if (tail != 0 && (s->bits[words - 1] >> tail) != 0)
         bad++;
+    return bad;
+}
+
+/* SLAB-13, SLAB-14 (bitmap mode): live bits == capacity - free_count, the
+ * bits past capacity set, every word below the cursor full. */
+static int check_bitmap_mode(const st_slab *s)
+{
+    size_t words = bitmap_words(s->capacity), live = 0;
+    for (size_t w = 0; w < words; w++)
+        live += (size_t)__builtin_popcountll(s->bits[w]);
+    unsigned tail = s->capacity & 63;
+    if (tail != 0)
+        live -= 64 - tail;
+    int bad = live != (size_t)s->capacity - s->free_count;
+    if (tail != 0 && (s->bits[words - 1] >> tail) != (UINT64_MAX >> tail))
+        bad++;
+    if (s->cursor >= words)
+        return bad + 1;
+    for (size_t w = 0; w < s->cursor; w++)
+        bad += s->bits[w] != UINT64_MAX;
     return bad;
 }
 
@@ -219,12 +246,71 @@ static int check_stack(st_slab *s)
 
 int st_slab_check(st_slab *s)
 {
-    if (s->magic != ST_SLAB_MAGIC || s->capacity == 0 || s->capacity > ST_SLAB_MAX_CAPACITY)
+    bool bitmap = s->magic == ST_SLAB_MAGIC_BITMAP;
+    if ((s->magic != ST_SLAB_MAGIC && !bitmap) || s->capacity == 0 ||
+        s->capacity > ST_SLAB_MAX_CAPACITY)
         return 1;
     int bad = check_header(s);
     if (bad != 0)
         return bad; /* sizes cannot be trusted: do not walk */
-    return check_bitmap(s) + check_stack(s);
+    return bitmap ? check_bitmap_mode(s) : check_bitmap(s) + check_stack(s);
+}
+
+/* ---- bitmap-only mode -------------------------------------------------- */
+
+size_t st_slab_bitmap_desc_size(unsigned capacity)
+{
+    return sizeof(st_slab) + 2 * bitmap_words(capacity) * sizeof(uint64_t);
+}
+
+static bool bitmap_fits(size_t block_bytes, size_t size, size_t align, unsigned capacity)
+{
+    size_t first = st_align_up(st_slab_bitmap_desc_size(capacity), align);
+    return first + (size_t)capacity * size <= block_bytes;
+}
+
+bool st_slab_layout_bitmap(size_t block_bytes, size_t obj_size, size_t align,
+                           st_slab_layout *out)
+{
+    if (!st_is_pow2(align) || obj_size == 0 || block_bytes > ST_SLAB_MAX_BLOCK ||
+        obj_size > block_bytes)
+        return false;
+    size_t size = st_align_up(st_align_up(obj_size, 16), align);
+    /* each object costs size + 1/4 byte: start from that estimate */
+    size_t est = block_bytes * 4 / (4 * size + 1);
+    unsigned cap = (unsigned)ST_MIN(est, (size_t)ST_SLAB_MAX_CAPACITY);
+    while (cap > 0 && !bitmap_fits(block_bytes, size, align, cap))
+        cap--;
+    if (cap == 0)
+        return false;
+    out->block_bytes = block_bytes;
+    out->size = size;
+    out->capacity = cap;
+    out->desc_bytes = st_slab_bitmap_desc_size(cap);
+    out->first = st_align_up(out->desc_bytes, align);
+    out->desc_inside = true;
+    return true;
+}
+
+st_slab *st_slab_carve_bitmap(void *block, const st_slab_layout *l)
+{
+    st_slab *s = block;
+    init_header(s, block, l, ST_SLAB_MAGIC_BITMAP);
+    size_t words = bitmap_words(l->capacity);
+    memset(s->bits, 0, 2 * words * sizeof(uint64_t));
+    if (l->capacity & 63)
+        s->bits[words - 1] = ~(uint64_t)0 << (l->capacity & 63);
+    return s;
+}
+
+void *st_slab_take_scan(st_slab *s)
+{
+    size_t words = bitmap_words(s->capacity);
+    while (s->cursor + 1 < words && s->bits[s->cursor] == UINT64_MAX)
+        s->cursor++;
+    if (s->bits[s->cursor] == UINT64_MAX)
+        return NULL;
+    return st_slab_take(s);
 }
 
 /* ======================================================================
@@ -676,17 +762,23 @@ int strata_slab_format_header(char *buf, size_t len)
 }
 
 /* The column widths of the kernel's slabinfo (mm/slab_common.c). */
+int st_slabinfo_line(char *buf, size_t len, const strata_slab_info *i)
+{
+    return snprintf(buf, len,
+                    "%-17s %6zu %6zu %6zu %4u %4u : tunables %4u %4u %4u"
+                    " : slabdata %6zu %6zu %6u\n",
+                    i->name, i->active_objects, i->total_objects, i->object_stride,
+                    i->objects_per_slab, i->pages_per_slab, 0u, 0u, 0u, i->active_slabs,
+                    i->total_slabs, 0u);
+}
+
 int strata_slab_cache_format(const strata_slab_cache *c, char *buf, size_t len)
 {
     if (!cache_ok(c))
         return STRATA_ERR_INVALID;
     strata_slab_info i;
     strata_slab_cache_get_info(c, &i);
-    return snprintf(buf, len,
-                    "%-17s %6zu %6zu %6zu %4u %4u : tunables %4u %4u %4u"
-                    " : slabdata %6zu %6zu %6u\n",
-                    i.name, i.active_objects, i.total_objects, i.object_stride, i.objects_per_slab,
-                    i.pages_per_slab, 0u, 0u, 0u, i.active_slabs, i.total_slabs, 0u);
+    return st_slabinfo_line(buf, len, &i);
 }
 
 /* ---- check and walk ---------------------------------------------------------------- */

@@ -11,6 +11,12 @@
  * layer, so a constructed object keeps its state while free, a double free
  * is one bit test, and pages without a live object can be dropped.
  *
+ * A second mode, "bitmap only", is the malloc's: no index stack, but a
+ * second bitmap of remote frees (set atomically by other threads). Objects
+ * are taken lowest first by scanning the live bitmap from a cursor word,
+ * so a slab fills from its start and its untouched tail stays out of RSS;
+ * every word below the cursor is full. Two bits an object in all.
+ *
  * Cost: pop and push are O(1); push validates the pointer (inside the
  * object area, at an object boundary, live) with a reciprocal multiply
  * instead of a division. check is O(capacity). Not thread-safe.
@@ -19,8 +25,10 @@
 #define ST_SLAB_H
 
 #include "bits.h"
+#include "strata/slab.h"
 
 #define ST_SLAB_MAGIC 0x51ab51abu
+#define ST_SLAB_MAGIC_BITMAP 0x51abb175u /* bitmap-only mode */
 #define ST_SLAB_MIN_SIZE ((size_t)8) /* smallest object stride */
 #define ST_SLAB_MAX_CAPACITY 65535u  /* free indices are uint16_t */
 #define ST_SLAB_MAX_BLOCK ((size_t)1 << 31)
@@ -51,8 +59,9 @@ typedef struct st_slab {
     uintptr_t block;      /* start of the block */
     st_slab_link link;    /* the owner's list */
     uint32_t owner_tag;   /* the owner's use (which list the slab is on) */
-    uint32_t reserved;
-    uint64_t bits[];      /* ceil(capacity/64) bitmap words, then capacity uint16_t */
+    uint32_t cursor;      /* bitmap mode: words below it are full */
+    uint64_t bits[];      /* ceil(capacity/64) bitmap words, then capacity uint16_t
+                             (stack mode) or as many remote-free words (bitmap mode) */
 } st_slab;
 
 /* Bytes of a descriptor for `capacity` objects (header, bitmap, stack). */
@@ -91,6 +100,57 @@ ST_HIDDEN long st_slab_object_index(const st_slab *s, const void *obj);
  * the number of violations. Flips bitmap bits while it runs and restores
  * them, so it needs the same lock as pop and push. */
 ST_HIDDEN int st_slab_check(st_slab *s);
+
+/* One /proc/slabinfo 2.1 line (with its newline) for the figures in i. */
+ST_HIDDEN int st_slabinfo_line(char *buf, size_t len, const strata_slab_info *i);
+
+/* ---- bitmap-only mode ---- */
+
+/* Bytes of a bitmap-mode descriptor: header, live bitmap, remote bitmap. */
+ST_HIDDEN size_t st_slab_bitmap_desc_size(unsigned capacity);
+
+/* Layout of a bitmap-mode slab with its descriptor at the block start and
+ * object 0 aligned to `align` (a power of two; the stride obj_size rounded
+ * up to 16 and to align). false if no object fits. */
+ST_HIDDEN bool st_slab_layout_bitmap(size_t block_bytes, size_t obj_size, size_t align,
+                                     st_slab_layout *out);
+
+/* Build a bitmap-mode descriptor at the block start: every object free,
+ * the bits past capacity set so that a scan never hands them out. */
+ST_HIDDEN st_slab *st_slab_carve_bitmap(void *block, const st_slab_layout *l);
+
+/* The lowest free object at or after the cursor word (marked live), or
+ * NULL when the slab is full. The inline st_slab_take() calls it when the
+ * cursor word is full. */
+ST_HIDDEN void *st_slab_take_scan(st_slab *s);
+
+static inline uint64_t *st_slab_remote_bits(st_slab *s)
+{
+    return s->bits + (s->capacity + 63) / 64;
+}
+
+/* Take a free object: the lowest clear bit of the cursor word. w | (w + 1)
+ * sets exactly that bit. */
+static inline void *st_slab_take(st_slab *s)
+{
+    uint64_t w = s->bits[s->cursor];
+    if (ST_UNLIKELY(w == UINT64_MAX))
+        return st_slab_take_scan(s);
+    s->bits[s->cursor] = w | (w + 1);
+    s->free_count--;
+    unsigned idx = s->cursor * 64 + st_ctz(~w);
+    return (void *)(s->block + s->first + (uintptr_t)idx * s->size);
+}
+
+/* Give back object idx (already validated, live). */
+static inline void st_slab_give(st_slab *s, unsigned idx)
+{
+    unsigned w = idx >> 6;
+    s->bits[w] &= ~((uint64_t)1 << (idx & 63));
+    s->free_count++;
+    if (w < s->cursor)
+        s->cursor = w;
+}
 
 static inline void *st_slab_object(const st_slab *s, unsigned idx)
 {

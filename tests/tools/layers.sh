@@ -17,7 +17,11 @@ level() {
     buddy) echo 4 ;;
     page_source) echo 5 ;; # the built-in sources (os, buddy)
     slab | pool) echo 6 ;;
+    options) echo 2 ;;
     sizeclass) echo 7 ;; # the malloc's layers start here
+    segment) echo 8 ;;
+    large | theap) echo 9 ;;
+    stats | malloc) echo 10 ;; # the API (strata/malloc.h) and its figures
     *) echo "" ;;
     esac
 }

@@ -39,7 +39,11 @@ TEST(every_class_has_a_slab_that_holds_eight_objects)
         unsigned order = st_sizeclass_slab_order(c);
         CHECK(order >= 4 && order <= 8);
         st_slab_layout l;
-        REQUIRE(st_slab_layout_compute((size_t)4096 << order, st_sizeclass_size(c), 16, true, &l));
+        size_t block = (size_t)4096 << order;
+        REQUIRE(st_slab_layout_bitmap(block, st_sizeclass_size(c), st_sizeclass_align(c), &l));
         CHECK(l.capacity >= 8);
+        CHECK(l.first % st_sizeclass_align(c) == 0);
+        /* at most 1/32 lost, unless even the largest slab cannot do better */
+        CHECK(order == 8 || (block - (size_t)l.capacity * l.size) * 32 <= block);
     }
 }

@@ -7,6 +7,8 @@
 #ifndef STRATA_TOOL_COMMANDS_H
 #define STRATA_TOOL_COMMANDS_H
 
+int cmd_bench(int argc, char **argv);
 int cmd_frag(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 
 #endif

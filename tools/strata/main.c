@@ -15,7 +15,9 @@ struct command {
 };
 
 static const struct command commands[] = {
+    {"bench", cmd_bench, "compare allocators on a suite of workloads (table, chart)"},
     {"frag", cmd_frag, "diagnose this machine's memory fragmentation from /proc"},
+    {"run", cmd_run, "run a program on strata's malloc, stats at exit"},
 };
 
 static void usage(FILE *out)

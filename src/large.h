@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * large.h — blocks with a mapping of their own (above the largest medium
+ * block, or aligned beyond what a segment gives). The mapping starts at a
+ * 4 MiB boundary (so no other mapping of ours shares its chunks) and
+ * every chunk it covers is marked in the chunk map; a 64-byte header sits
+ * just below the block. realloc moves pages with mremap, never copies.
+ * Thread-safe without locks: a block belongs to whoever holds it.
+ */
+#ifndef ST_LARGE_H
+#define ST_LARGE_H
+
+#include "bits.h"
+
+#define ST_LARGE_HEADER ((size_t)64)
+
+/* A block of `size` bytes aligned to `align` (a power of two), or NULL
+ * with errno ENOMEM. Fresh pages: zero. */
+ST_HIDDEN void *st_large_alloc(size_t size, size_t align);
+
+/* What a pointer in a large-block chunk is. */
+typedef enum { ST_LARGE_OK, ST_LARGE_NOT_OURS, ST_LARGE_INSIDE, ST_LARGE_FREED } st_large_status;
+ST_HIDDEN st_large_status st_large_lookup(const void *p);
+
+/* Unmap the block at p (st_large_lookup said OK); ST_LARGE_FREED if
+ * another free got there first. */
+ST_HIDDEN st_large_status st_large_free(void *p);
+ST_HIDDEN size_t st_large_usable_size(const void *p);
+/* Resize in place or by moving the pages; NULL (block untouched, errno
+ * ENOMEM) if the address space is exhausted. */
+ST_HIDDEN void *st_large_realloc(void *p, size_t size);
+
+ST_HIDDEN void st_large_totals(size_t *blocks, size_t *bytes);
+
+#endif /* ST_LARGE_H */

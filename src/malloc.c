@@ -1,0 +1,392 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * malloc.c — the malloc API (include/strata/malloc.h) on thread heaps.
+ *
+ * The fast paths are here, inline: malloc of up to 1 KiB takes the lowest
+ * free bit of the current slab's cursor word; free finds the segment by
+ * masking the address (after one bit of the chunk map says it is ours),
+ * the slab by the page table, the object index by a reciprocal multiply,
+ * and clears one bit — which is also the double-free check. Everything
+ * else goes to theap.c, large.c or segment.c.
+ *
+ * Built twice: into libstrata.a with the strata_ names only, and with
+ * STRATA_STANDARD_NAMES into libstrata.so, where malloc, free, … are
+ * aliases of the same functions (no extra jump).
+ *
+ * Start-up is lazy and never recurses: the first slow path reads the
+ * options and creates the thread-exit key; a thread's first allocation
+ * makes or adopts its heap and publishes it in TLS before anything that
+ * may allocate (pthread_setspecific, atexit) runs.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "large.h"
+#include "options.h"
+#include "stats.h"
+#include "strata/malloc.h"
+#include "theap.h"
+
+#define ALIGN_DEFAULT ((size_t)16)
+
+static __thread st_theap *tls_heap __attribute__((tls_model("initial-exec"))) = &st_empty_heap;
+static __thread bool tls_exiting __attribute__((tls_model("initial-exec")));
+
+static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
+static int initialized; /* atomic: 0, then 1 once the options are read */
+static pthread_key_t exit_key;
+
+/* Heap of threads past their exit destructor (their own heap is gone). */
+static pthread_mutex_t shared_lock = PTHREAD_MUTEX_INITIALIZER;
+static st_theap *shared_heap;
+
+
+/* ---- start-up, thread exit, fork ------------------------------------------- */
+
+static void thread_exit(void *heap)
+{
+    tls_heap = &st_empty_heap;
+    tls_exiting = true;
+    st_theap_abandon(heap);
+}
+
+static void fork_prepare(void)
+{
+    pthread_mutex_lock(&shared_lock);
+    st_theap_lock_all();
+}
+
+static void fork_parent(void)
+{
+    st_theap_unlock_all();
+    pthread_mutex_unlock(&shared_lock);
+}
+
+static void fork_child(void)
+{
+    pthread_mutex_init(&shared_lock, NULL);
+    st_theap_after_fork_child(tls_heap == &st_empty_heap ? NULL : tls_heap);
+}
+
+static ST_NOINLINE void init(void)
+{
+    pthread_mutex_lock(&init_lock);
+    if (!__atomic_load_n(&initialized, __ATOMIC_ACQUIRE)) {
+        st_options_read(&st_opts);
+        st_theap_configure(st_opts.decay_ms, (size_t)st_opts.retain_kb / 4);
+        pthread_key_create(&exit_key, thread_exit);
+        __atomic_store_n(&initialized, 1, __ATOMIC_RELEASE);
+        /* these may allocate: the flag is already set */
+        pthread_atfork(fork_prepare, fork_parent, fork_child);
+        if (st_opts.show_stats || st_opts.stats_file != NULL)
+            atexit(st_stats_at_exit);
+    }
+    pthread_mutex_unlock(&init_lock);
+}
+
+/* The calling thread's heap, made or adopted on first use; NULL when
+ * the thread is exiting (use the shared heap) or out of memory. */
+static st_theap *thread_heap(void)
+{
+    if (ST_UNLIKELY(!__atomic_load_n(&initialized, __ATOMIC_ACQUIRE)))
+        init();
+    if (tls_heap != &st_empty_heap || tls_exiting)
+        return tls_exiting ? NULL : tls_heap;
+    st_theap *h = st_theap_acquire();
+    if (h == NULL)
+        return NULL;
+    tls_heap = h;
+    pthread_setspecific(exit_key, h);
+    return h;
+}
+
+/* ---- allocation ---------------------------------------------------------------- */
+
+/* The first class that fits n and whose objects are aligned to align. */
+static int aligned_class(size_t n, size_t align)
+{
+    for (unsigned c = st_sizeclass_of(n); c < ST_CLASS_COUNT; c++)
+        if (st_sizeclass_align(c) >= align)
+            return (int)c;
+    return -1;
+}
+
+static void *heap_alloc(st_theap *h, size_t n, size_t align)
+{
+    if (n <= ST_SMALL_MAX && align <= ALIGN_DEFAULT)
+        return st_theap_alloc_class(h, st_sizeclass_of(n));
+    int c = n <= ST_SMALL_MAX && align <= ST_PAGE_SIZE ? aligned_class(n, align) : -1;
+    if (c >= 0)
+        return st_theap_alloc_class(h, (unsigned)c);
+    if (n <= ST_MEDIUM_MAX && align <= ST_MEDIUM_MAX)
+        return st_theap_alloc_medium(h, n, align);
+    return st_large_alloc(n, align);
+}
+
+static void *shared_alloc(size_t n, size_t align)
+{
+    pthread_mutex_lock(&shared_lock);
+    if (shared_heap == NULL)
+        shared_heap = st_theap_acquire();
+    void *p = shared_heap != NULL ? heap_alloc(shared_heap, n, align) : NULL;
+    pthread_mutex_unlock(&shared_lock);
+    return p;
+}
+
+static ST_NOINLINE void *alloc_slow(size_t n, size_t align)
+{
+    if (ST_UNLIKELY(n > PTRDIFF_MAX)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    st_theap *h = thread_heap();
+    void *p = h != NULL ? heap_alloc(h, n, align) : shared_alloc(n, align);
+    if (p == NULL)
+        errno = ENOMEM;
+    return p;
+}
+
+static ST_NOINLINE void tick(st_theap *h)
+{
+    h->tick = ST_THEAP_TICK;
+    st_theap_housekeep(h, false);
+}
+
+STRATA_API void *strata_malloc(size_t n)
+{
+    st_theap *h = tls_heap;
+    if (ST_LIKELY(n - 1 < 1024)) {
+        st_slab *s = h->current[(n - 1) >> 4];
+        uint32_t cur = s->cursor;
+        uint64_t w = s->bits[cur];
+        if (ST_LIKELY(w != UINT64_MAX)) {
+            s->bits[cur] = w | (w + 1);
+            s->free_count--;
+            if (ST_UNLIKELY(--h->tick == 0))
+                tick(h);
+            return (void *)(s->block + s->first + (uintptr_t)(cur * 64 + st_ctz(~w)) * s->size);
+        }
+    }
+    return alloc_slow(n, ALIGN_DEFAULT);
+}
+
+/* ---- free ------------------------------------------------------------------------ */
+
+static ST_NOINLINE void free_outside_segments(void *p)
+{
+    if (p == NULL)
+        return;
+    switch (st_large_lookup(p)) {
+    case ST_LARGE_OK:
+        if (st_large_free(p) == ST_LARGE_OK)
+            return;
+        st_malloc_fault("double free", p); /* another free got there first */
+    case ST_LARGE_FREED:
+        st_malloc_fault("double free", p);
+    case ST_LARGE_INSIDE:
+        st_malloc_fault("free of a pointer inside a block", p);
+    case ST_LARGE_NOT_OURS:
+        break;
+    }
+    st_malloc_fault("free of a pointer strata does not own", p);
+}
+
+static ST_NOINLINE void free_slow(st_theap *h, st_segment *seg, void *p, uintptr_t entry)
+{
+    if (seg->owner != h)
+        st_theap_free_remote(seg, p, entry);
+    else
+        st_theap_free_medium(h, seg, p, entry);
+}
+
+STRATA_API void strata_free(void *p)
+{
+    st_segment *seg = st_segment_of(p);
+    if (ST_UNLIKELY(seg == NULL)) {
+        free_outside_segments(p);
+        return;
+    }
+    st_theap *h = tls_heap;
+    uintptr_t entry = st_segment_page_tag(seg, p);
+    if (ST_LIKELY(seg->owner == h && entry >= ST_PAGE_SIZE))
+        st_theap_free_in_slab(h, (st_slab *)entry, p);
+    else
+        free_slow(h, seg, p, entry);
+}
+
+/* ---- sizes --------------------------------------------------------------------------- */
+
+/* Usable bytes of a live block; aborts on a pointer that is not one. */
+static size_t block_size(const void *p)
+{
+    st_segment *seg = st_segment_of(p);
+    if (seg == NULL) {
+        st_large_status st = st_large_lookup(p);
+        if (st == ST_LARGE_OK)
+            return st_large_usable_size(p);
+        st_malloc_fault(st == ST_LARGE_NOT_OURS ? "not a block strata owns"
+                        : st == ST_LARGE_FREED ? "use of a freed block"
+                                                : "pointer inside a block",
+                        p);
+    }
+    uintptr_t entry = st_segment_page_tag(seg, p);
+    if (entry >= ST_PAGE_SIZE) {
+        const st_slab *s = (const st_slab *)entry;
+        long idx = st_slab_object_index(s, p);
+        if (idx < 0)
+            st_malloc_fault("pointer inside a block", p);
+        return s->size;
+    }
+    if (entry != ST_PAGE_MEDIUM || ((uintptr_t)p & (ST_PAGE_SIZE - 1)) != 0)
+        st_malloc_fault("pointer inside a block", p);
+    return st_theap_medium_size(seg, p);
+}
+
+STRATA_API size_t strata_malloc_usable_size(const void *p) { return p == NULL ? 0 : block_size(p); }
+
+/* ---- the rest of the API ----------------------------------------------------------------- */
+
+STRATA_API void *strata_calloc(size_t count, size_t size)
+{
+    size_t n;
+    if (!st_mul_ok(count, size, &n)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    void *p = strata_malloc(n);
+    if (p != NULL && !(n > ST_MEDIUM_MAX && st_segment_of(p) == NULL))
+        memset(p, 0, n); /* a large block is fresh from mmap: already zero */
+    return p;
+}
+
+static bool is_large(const void *p) { return st_segment_of(p) == NULL; }
+
+STRATA_API void *strata_realloc(void *p, size_t n)
+{
+    if (p == NULL)
+        return strata_malloc(n);
+    if (n == 0) {
+        strata_free(p);
+        return NULL;
+    }
+    size_t old = block_size(p);
+    if (n <= old && (n >= old / 2 || old <= ALIGN_DEFAULT) && !is_large(p))
+        return p;
+    if (is_large(p) && n > ST_MEDIUM_MAX)
+        return st_large_realloc(p, n);
+    void *q = strata_malloc(n);
+    if (q == NULL)
+        return NULL;
+    memcpy(q, p, ST_MIN(old, n));
+    strata_free(p);
+    return q;
+}
+
+STRATA_API void *strata_reallocarray(void *p, size_t count, size_t size)
+{
+    size_t n;
+    if (!st_mul_ok(count, size, &n)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return strata_realloc(p, n);
+}
+
+/* glibc's memalign: a non-power-of-two alignment is rounded up. */
+STRATA_API void *strata_memalign(size_t align, size_t n)
+{
+    if (align <= ALIGN_DEFAULT)
+        return strata_malloc(n);
+    if (align > ((size_t)1 << 62)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return alloc_slow(n, (size_t)1 << st_log2_ceil(align));
+}
+
+STRATA_API void *strata_aligned_alloc(size_t align, size_t n) { return strata_memalign(align, n); }
+
+STRATA_API int strata_posix_memalign(void **out, size_t align, size_t n)
+{
+    if (!st_is_pow2(align) || align % sizeof(void *) != 0)
+        return EINVAL;
+    int saved = errno;
+    void *p = strata_memalign(align, n);
+    if (p == NULL)
+        return ENOMEM;
+    errno = saved;
+    *out = p;
+    return 0;
+}
+
+STRATA_API void *strata_valloc(size_t n) { return strata_memalign(ST_PAGE_SIZE, n); }
+
+STRATA_API void *strata_pvalloc(size_t n)
+{
+    size_t rounded;
+    if (!st_add_ok(n, ST_PAGE_SIZE - 1, &rounded)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    rounded = st_align_down(rounded, ST_PAGE_SIZE);
+    return strata_memalign(ST_PAGE_SIZE, rounded == 0 ? ST_PAGE_SIZE : rounded);
+}
+
+STRATA_API void strata_free_sized(void *p, size_t size)
+{
+    (void)size;
+    strata_free(p);
+}
+
+STRATA_API void strata_free_aligned_sized(void *p, size_t align, size_t size)
+{
+    (void)align;
+    (void)size;
+    strata_free(p);
+}
+
+STRATA_API int strata_malloc_trim(size_t pad)
+{
+    (void)pad;
+    st_theap *h = tls_heap;
+    uint64_t before = 0;
+    if (h != &st_empty_heap) {
+        before = h->purged_bytes;
+        st_theap_housekeep(h, true);
+    }
+    size_t flushed = st_segment_cache_flush();
+    return (h != &st_empty_heap && h->purged_bytes != before) || flushed > 0;
+}
+
+STRATA_API int strata_mallopt(int param, int value)
+{
+    (void)param;
+    (void)value;
+    return 1;
+}
+
+#ifdef STRATA_STANDARD_NAMES
+/* The C library's names, as aliases of the functions above. */
+#define ALIAS(name) __attribute__((alias(#name), visibility("default"), used))
+void *malloc(size_t n) ALIAS(strata_malloc);
+void free(void *p) ALIAS(strata_free);
+void *calloc(size_t count, size_t size) ALIAS(strata_calloc);
+void *realloc(void *p, size_t n) ALIAS(strata_realloc);
+void *reallocarray(void *p, size_t count, size_t size) ALIAS(strata_reallocarray);
+int posix_memalign(void **out, size_t align, size_t n) ALIAS(strata_posix_memalign);
+void *aligned_alloc(size_t align, size_t n) ALIAS(strata_aligned_alloc);
+void *memalign(size_t align, size_t n) ALIAS(strata_memalign);
+void *valloc(size_t n) ALIAS(strata_valloc);
+void *pvalloc(size_t n) ALIAS(strata_pvalloc);
+size_t malloc_usable_size(void *p) ALIAS(strata_malloc_usable_size);
+void free_sized(void *p, size_t size) ALIAS(strata_free_sized);
+void free_aligned_sized(void *p, size_t align, size_t size) ALIAS(strata_free_aligned_sized);
+int malloc_trim(size_t pad) ALIAS(strata_malloc_trim);
+int mallopt(int param, int value) ALIAS(strata_mallopt);
+__attribute__((visibility("default"))) struct mallinfo2 mallinfo2(void)
+{
+    return strata_mallinfo2();
+}
+#endif

@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * segment.h — the malloc's unit of memory from the OS: 4 MiB mapped at a
+ * 4 MiB boundary, its pages managed by a buddy allocator (orders 0..10)
+ * whose metadata sits in the segment's first pages, with a page table
+ * that says what each page holds. Also the process-wide chunk map that
+ * tells, for any address, whether its 4 MiB chunk is a segment or part of
+ * a large block of ours — before anything at that address is read.
+ *
+ * A segment belongs to one thread heap (its owner) for its whole life;
+ * only the owner allocates or frees its pages, so nothing here locks.
+ * Other threads only read the page table and CAS medium-block entries.
+ */
+#ifndef ST_SEGMENT_H
+#define ST_SEGMENT_H
+
+#include "bits.h"
+#include "os.h"
+#include "strata/buddy.h"
+
+#define ST_SEGMENT_SHIFT 22
+#define ST_SEGMENT_SIZE ((size_t)1 << ST_SEGMENT_SHIFT)
+#define ST_SEGMENT_PAGES (ST_SEGMENT_SIZE / ST_PAGE_SIZE)
+#define ST_SEGMENT_MAX_ORDER 10
+#define ST_CHUNK_COUNT ((size_t)1 << (47 - ST_SEGMENT_SHIFT)) /* 47-bit user addresses */
+
+/* Page-table entries below ST_PAGE_SIZE are tags; any other value is the
+ * address of the slab descriptor (st_slab) of the slab holding the page. */
+enum {
+    ST_PAGE_FREE = 0,          /* free in the buddy, or not yet handed out */
+    ST_PAGE_HEADER = 1,        /* the segment's own header */
+    ST_PAGE_MEDIUM = 2,        /* first page of a live medium block */
+    ST_PAGE_MEDIUM_REMOTE = 3, /* … freed by another thread, the owner not told yet */
+    ST_PAGE_MEDIUM_BODY = 4,   /* a later page of a medium block */
+};
+
+struct st_theap;
+
+typedef struct st_segment {
+    uint32_t magic;
+    uint32_t header_pages;
+    struct st_theap *owner;         /* set once when the segment is made */
+    struct st_segment *prev, *next; /* the owner's list */
+    size_t used_pages;              /* pages handed out, header excluded */
+    uint64_t dirty_since_ms;        /* when the oldest dirty page was freed */
+    uint64_t dirty[ST_SEGMENT_PAGES / 64];  /* free and possibly resident */
+    uint64_t purged[ST_SEGMENT_PAGES / 64]; /* in a slab, returned to the OS */
+    strata_buddy *buddy;
+    uintptr_t pages[ST_SEGMENT_PAGES]; /* read by any thread: atomic loads */
+    unsigned char buddy_meta[];
+} st_segment;
+
+ST_HIDDEN extern uint64_t st_chunk_segment_bits[ST_CHUNK_COUNT / 64];
+ST_HIDDEN extern uint64_t st_chunk_large_bits[ST_CHUNK_COUNT / 64];
+
+static inline bool st_chunk_test(const uint64_t *bits, uintptr_t addr)
+{
+    size_t chunk = addr >> ST_SEGMENT_SHIFT;
+    if (ST_UNLIKELY(chunk >= ST_CHUNK_COUNT))
+        return false;
+    return (__atomic_load_n(&bits[chunk / 64], __ATOMIC_RELAXED) >> (chunk % 64)) & 1;
+}
+
+/* Mark or unmark every chunk of [addr, addr + size). */
+ST_HIDDEN void st_chunk_mark(uint64_t *bits, uintptr_t addr, size_t size, bool on);
+
+/* The segment holding p, or NULL if p is not inside a segment of ours. */
+static inline st_segment *st_segment_of(const void *p)
+{
+    if (!st_chunk_test(st_chunk_segment_bits, (uintptr_t)p))
+        return NULL;
+    return (st_segment *)((uintptr_t)p & ~(ST_SEGMENT_SIZE - 1));
+}
+
+static inline uintptr_t *st_segment_entry(st_segment *seg, const void *p)
+{
+    return &seg->pages[((uintptr_t)p >> 12) & (ST_SEGMENT_PAGES - 1)];
+}
+
+static inline uintptr_t st_segment_page_tag(st_segment *seg, const void *p)
+{
+    return __atomic_load_n(st_segment_entry(seg, p), __ATOMIC_RELAXED);
+}
+
+/* A fresh segment owned by `owner` (from the cache of free segments or
+ * the OS), or NULL with errno ENOMEM. */
+ST_HIDDEN st_segment *st_segment_new(struct st_theap *owner);
+/* Give a segment with no pages in use back (cached, purged, or unmapped). */
+ST_HIDDEN void st_segment_release(st_segment *seg);
+/* Unmap every cached free segment; returns how many. */
+ST_HIDDEN size_t st_segment_cache_flush(void);
+ST_HIDDEN size_t st_segment_cached(void);
+
+/* Pages: `pages` rounded to a power of two aligned to its size when
+ * `aligned`, else exactly `pages` (aligned to a page). NULL if no room.
+ * *was_dirty: how many of them were dirty (free, resident) before. */
+ST_HIDDEN void *st_segment_alloc_pages(st_segment *seg, size_t pages, bool aligned,
+                                       size_t *was_dirty);
+/* Give back a run allocated above; its pages become dirty at `now_ms`.
+ * Returns the pages freed. */
+ST_HIDDEN size_t st_segment_free_pages(st_segment *seg, void *run, uint64_t now_ms);
+/* Pages held by the allocation at run (0 if none). */
+ST_HIDDEN size_t st_segment_run_pages(st_segment *seg, const void *run);
+/* Set the page-table entries of [run, run + pages) (plain stores). */
+ST_HIDDEN void st_segment_set_pages(st_segment *seg, void *run, size_t pages, uintptr_t first,
+                                    uintptr_t rest);
+/* Return every dirty free page to the OS; bytes returned, calls counted. */
+ST_HIDDEN size_t st_segment_purge(st_segment *seg, uint64_t *calls);
+static inline bool st_segment_has_dirty(const st_segment *seg)
+{
+    for (size_t i = 0; i < ST_SEGMENT_PAGES / 64; i++)
+        if (seg->dirty[i] != 0)
+            return true;
+    return false;
+}
+static inline bool st_segment_is_empty(const st_segment *seg) { return seg->used_pages == 0; }
+
+/* Invariants SEG-1..3 (docs/INVARIANTS.md); 0 or violations. */
+ST_HIDDEN int st_segment_check(st_segment *seg);
+
+#endif /* ST_SEGMENT_H */

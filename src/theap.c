@@ -1,0 +1,522 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * theap.c — thread heaps (theap.h): slab lists, medium blocks, remote
+ * frees, decay and the registry of heaps.
+ *
+ * Everything here runs on the owner's slow paths, except
+ * st_theap_free_remote (any thread: one atomic OR on the slab's remote
+ * bitmap or one CAS on a medium block's page entry, then one CAS push on
+ * the owner's list) and the registry (one lock, taken when a thread
+ * starts or exits and for stats).
+ */
+#include "theap.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include <time.h>
+
+#include "os.h"
+
+#define STATE_SHIFT 8
+#define STATE_MASK (3u << STATE_SHIFT)
+#define SCANNED (1u << 10)  /* a sparse slab whose free pages were all purged */
+#define RECYCLED (1u << 11) /* made current again after pages were purged */
+enum { CURRENT = 1, PARTIAL = 2, FULL = 3 };
+
+st_slab st_full_slab = {.magic = ST_SLAB_MAGIC_BITMAP, .cursor = 0, .bits = {UINT64_MAX}};
+
+st_theap st_empty_heap = {.current = {[0 ... ST_CLASS_COUNT - 1] = &st_full_slab}};
+
+static struct {
+    st_slab_layout layout;
+    unsigned order;
+} classes[ST_CLASS_COUNT];
+
+static uint64_t decay_ms = 500;
+static size_t retain_pages = 1024;
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static st_theap *all_heaps, *abandoned_heaps;
+static uint64_t abandon_count, adopt_count; /* under registry_lock */
+
+_Noreturn void st_malloc_fault(const char *fault, const void *p) { st_fatal("malloc", fault, p); }
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void st_theap_configure(uint64_t decay, size_t retain)
+{
+    decay_ms = decay;
+    retain_pages = retain;
+    for (unsigned c = 0; c < ST_CLASS_COUNT; c++) {
+        classes[c].order = st_sizeclass_slab_order(c);
+        if (!st_slab_layout_bitmap((size_t)ST_PAGE_SIZE << classes[c].order,
+                                   st_sizeclass_size(c), st_sizeclass_align(c),
+                                   &classes[c].layout))
+            st_fatal("malloc", "size class without a slab layout", NULL);
+    }
+}
+
+/* ---- slab state and lists ------------------------------------------------ */
+
+static unsigned slab_state(const st_slab *s) { return (s->owner_tag & STATE_MASK) >> STATE_SHIFT; }
+static unsigned slab_class(const st_slab *s) { return s->owner_tag & 0xff; }
+
+static void set_state(st_slab *s, unsigned state)
+{
+    s->owner_tag = (s->owner_tag & ~STATE_MASK) | (state << STATE_SHIFT);
+}
+
+static void list_push(st_slab_link *head, st_slab *s)
+{
+    s->link.prev = head;
+    s->link.next = head->next;
+    head->next->prev = &s->link;
+    head->next = &s->link;
+}
+
+static void list_remove(st_slab *s)
+{
+    s->link.prev->next = s->link.next;
+    s->link.next->prev = s->link.prev;
+}
+
+static st_slab *list_pop(st_slab_link *head)
+{
+    if (head->next == head)
+        return NULL;
+    st_slab *s = (st_slab *)(uintptr_t)((char *)head->next - offsetof(st_slab, link));
+    list_remove(s);
+    return s;
+}
+
+static st_segment *segment_of_slab(const st_slab *s) { return st_segment_of((void *)s->block); }
+
+static size_t slab_pages(const st_slab *s) { return s->block_bytes / ST_PAGE_SIZE; }
+
+/* ---- pages from the heap's segments ---------------------------------------- */
+
+static void segment_link(st_theap *h, st_segment *seg)
+{
+    seg->prev = NULL;
+    seg->next = h->segments;
+    if (h->segments)
+        h->segments->prev = seg;
+    h->segments = seg;
+}
+
+static void segment_unlink(st_theap *h, st_segment *seg)
+{
+    if (seg->prev)
+        seg->prev->next = seg->next;
+    else
+        h->segments = seg->next;
+    if (seg->next)
+        seg->next->prev = seg->prev;
+}
+
+static void *pages_alloc(st_theap *h, size_t pages, bool aligned, st_segment **out)
+{
+    void *run = NULL;
+    st_segment *seg;
+    size_t was_dirty = 0;
+    for (seg = h->segments; seg != NULL; seg = seg->next)
+        if ((run = st_segment_alloc_pages(seg, pages, aligned, &was_dirty)) != NULL)
+            break;
+    if (run == NULL) {
+        if ((seg = st_segment_new(h)) == NULL)
+            return NULL;
+        segment_link(h, seg);
+        run = st_segment_alloc_pages(seg, pages, aligned, &was_dirty);
+    }
+    h->used_pages += st_segment_run_pages(seg, run);
+    h->dirty_pages -= ST_MIN(h->dirty_pages, was_dirty);
+    *out = seg;
+    return run;
+}
+
+static void purge_segment(st_theap *h, st_segment *seg)
+{
+    size_t bytes = st_segment_purge(seg, &h->purges);
+    h->purged_bytes += bytes;
+    h->dirty_pages -= ST_MIN(h->dirty_pages, bytes / ST_PAGE_SIZE);
+}
+
+/* Pages back to the segment. When the dirty pages outgrow both the
+ * retain limit and the pages in use (a heap that shrank: a busy heap
+ * reuses its dirty pages instead of faulting in fresh ones), every dirty
+ * page of the heap goes to the OS at once, in one batch, instead of
+ * waiting for the decay. */
+static void pages_free(st_theap *h, st_segment *seg, void *run)
+{
+    size_t pages = st_segment_free_pages(seg, run, now_ms());
+    h->dirty_pages += pages;
+    h->used_pages -= pages;
+    if (h->dirty_pages > ST_MAX(retain_pages, h->used_pages)) {
+        for (st_segment *each = h->segments; each != NULL; each = each->next)
+            purge_segment(h, each);
+        h->dirty_pages = 0;
+    }
+}
+
+/* ---- slabs ------------------------------------------------------------------ */
+
+static st_slab *slab_new(st_theap *h, unsigned c)
+{
+    st_segment *seg;
+    size_t pages = (size_t)1 << classes[c].order;
+    void *block = pages_alloc(h, pages, true, &seg);
+    if (block == NULL)
+        return NULL;
+    st_slab *s = st_slab_carve_bitmap(block, &classes[c].layout);
+    s->owner_tag = c;
+    st_segment_set_pages(seg, block, pages, (uintptr_t)s, (uintptr_t)s);
+    return s;
+}
+
+static void slab_release(st_theap *h, st_slab *s)
+{
+    if (slab_state(s) == PARTIAL)
+        list_remove(s);
+    s->magic = 0;
+    pages_free(h, segment_of_slab(s), (void *)s->block);
+}
+
+/* The slab's pages may be written again: forget which were purged. */
+static void make_current(st_theap *h, st_slab *s)
+{
+    st_segment *seg = segment_of_slab(s);
+    size_t first = (s->block - (uintptr_t)seg) / ST_PAGE_SIZE;
+    for (size_t i = first; i < first + slab_pages(s); i++)
+        seg->purged[i / 64] &= ~((uint64_t)1 << (i % 64));
+    if (s->owner_tag & SCANNED)
+        s->owner_tag |= RECYCLED;
+    s->owner_tag &= ~SCANNED;
+    set_state(s, CURRENT);
+    h->current[slab_class(s)] = s;
+}
+
+void *st_theap_alloc_class(st_theap *h, unsigned c)
+{
+    if (h->tick == 0) {
+        h->tick = ST_THEAP_TICK;
+        st_theap_housekeep(h, false);
+    }
+    if (__atomic_load_n(&h->remote, __ATOMIC_RELAXED) != NULL)
+        st_theap_collect(h);
+    st_slab *s = h->current[c];
+    void *p = s != &st_full_slab ? st_slab_take(s) : NULL;
+    if (p != NULL)
+        return p;
+    if (s != &st_full_slab)
+        set_state(s, FULL);
+    h->current[c] = &st_full_slab;
+    s = list_pop(&h->partial[c]);
+    if (s == NULL && (s = slab_new(h, c)) == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    make_current(h, s);
+    return st_slab_take(s);
+}
+
+/* ---- returning the pages of sparse slabs ------------------------------------- */
+
+/* Are objects lo..hi (inclusive) all free? */
+static bool range_free(const st_slab *s, unsigned lo, unsigned hi)
+{
+    for (unsigned w = lo / 64; w <= hi / 64; w++) {
+        uint64_t mask = UINT64_MAX;
+        if (w == lo / 64)
+            mask &= UINT64_MAX << (lo % 64);
+        if (w == hi / 64 && hi % 64 != 63)
+            mask &= ((uint64_t)1 << (hi % 64 + 1)) - 1;
+        if (s->bits[w] & mask)
+            return false;
+    }
+    return true;
+}
+
+/* Purge page `page` of the slab (an index in its segment) if no live
+ * object touches it and the descriptor is not on it. */
+static void purge_slab_page(st_theap *h, st_slab *s, st_segment *seg, size_t page)
+{
+    uintptr_t pa = (uintptr_t)seg + page * ST_PAGE_SIZE, base = s->block + s->first;
+    uint64_t bit = (uint64_t)1 << (page % 64);
+    if (pa < s->block + st_slab_bitmap_desc_size(s->capacity) || (seg->purged[page / 64] & bit))
+        return;
+    if (pa + ST_PAGE_SIZE <= base || pa >= base + (uintptr_t)s->capacity * s->size)
+        return; /* padding only: never written */
+    unsigned lo = pa <= base ? 0 : (unsigned)((pa - base) / s->size);
+    unsigned hi = (unsigned)ST_MIN((pa + ST_PAGE_SIZE - 1 - base) / s->size, s->capacity - 1u);
+    if (!range_free(s, lo, hi))
+        return;
+    st_os_purge((void *)pa, ST_PAGE_SIZE);
+    seg->purged[page / 64] |= bit;
+    h->purges++;
+    h->purged_bytes += ST_PAGE_SIZE;
+}
+
+/* A word of a sparse PARTIAL slab became 0: purge the pages of its
+ * objects, or, the first time, every page of the slab. Once per slab
+ * life: a slab that is reused after a purge (RECYCLED) is left to the
+ * decay, so a slab that cycles between busy and sparse cannot thrash. */
+static void purge_sparse(st_theap *h, st_slab *s, unsigned word)
+{
+    if ((size_t)s->free_count * 4 < (size_t)s->capacity * 3 || (s->owner_tag & RECYCLED))
+        return;
+    st_segment *seg = segment_of_slab(s);
+    size_t first = (s->block - (uintptr_t)seg) / ST_PAGE_SIZE, lo = first,
+           hi = first + slab_pages(s) - 1;
+    if (s->owner_tag & SCANNED) {
+        uintptr_t base = s->block + s->first;
+        unsigned last = ST_MIN(word * 64 + 63, s->capacity - 1u);
+        lo = (base + (uintptr_t)word * 64 * s->size - (uintptr_t)seg) / ST_PAGE_SIZE;
+        hi = (base + ((uintptr_t)last + 1) * s->size - 1 - (uintptr_t)seg) / ST_PAGE_SIZE;
+    }
+    s->owner_tag |= SCANNED;
+    for (size_t page = lo; page <= hi; page++)
+        purge_slab_page(h, s, seg, page);
+}
+
+void st_theap_slab_event(st_theap *h, st_slab *s, unsigned word)
+{
+    unsigned state = slab_state(s);
+    if (state == CURRENT)
+        return;
+    if (st_slab_is_empty(s)) {
+        slab_release(h, s);
+        return;
+    }
+    if (state == FULL) {
+        set_state(s, PARTIAL);
+        list_push(&h->partial[slab_class(s)], s);
+    }
+    if (s->bits[word] == 0)
+        purge_sparse(h, s, word);
+}
+
+/* ---- medium blocks ------------------------------------------------------------ */
+
+void *st_theap_alloc_medium(st_theap *h, size_t size, size_t align)
+{
+    if (__atomic_load_n(&h->remote, __ATOMIC_RELAXED) != NULL)
+        st_theap_collect(h);
+    size_t pages = st_align_up(size, ST_PAGE_SIZE) / ST_PAGE_SIZE;
+    bool aligned = align > ST_PAGE_SIZE;
+    if (aligned)
+        pages = ST_MAX(pages, align / ST_PAGE_SIZE);
+    st_segment *seg;
+    void *run = pages_alloc(h, pages, aligned, &seg);
+    if (run == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    st_segment_set_pages(seg, run, st_segment_run_pages(seg, run), ST_PAGE_MEDIUM,
+                         ST_PAGE_MEDIUM_BODY);
+    return run;
+}
+
+size_t st_theap_medium_size(st_segment *seg, const void *p)
+{
+    return st_segment_run_pages(seg, p) * ST_PAGE_SIZE;
+}
+
+/* The fault a bad medium-or-page free is, from its page entry. */
+static _Noreturn void page_fault(const void *p, uintptr_t entry)
+{
+    if (entry == ST_PAGE_MEDIUM_REMOTE || entry == ST_PAGE_FREE)
+        st_malloc_fault("double free", p);
+    st_malloc_fault("free of a pointer inside a block", p);
+}
+
+void st_theap_free_medium(st_theap *h, st_segment *seg, void *p, uintptr_t entry)
+{
+    if (entry != ST_PAGE_MEDIUM || ((uintptr_t)p & (ST_PAGE_SIZE - 1)) != 0)
+        page_fault(p, entry);
+    pages_free(h, seg, p);
+}
+
+/* ---- remote frees --------------------------------------------------------------- */
+
+static void remote_push(st_theap *owner, void *p)
+{
+    void *head = __atomic_load_n(&owner->remote, __ATOMIC_RELAXED);
+    do
+        *(void **)p = head;
+    while (!__atomic_compare_exchange_n(&owner->remote, &head, p, true, __ATOMIC_RELEASE,
+                                        __ATOMIC_RELAXED));
+    __atomic_fetch_add(&owner->remote_frees, 1, __ATOMIC_RELAXED);
+}
+
+/* Blocks freed into a heap whose thread is gone: nobody would take them
+ * in until a new thread adopts the heap, so the freeing thread does it,
+ * holding the registry lock as the owner's stand-in (adoption takes the
+ * same lock). A busy lock means another thread is at it, or one is
+ * adopting the heap: either will take the block in. */
+static void reclaim(st_theap *h)
+{
+    if (pthread_mutex_trylock(&registry_lock) != 0)
+        return;
+    if (h->state == ST_HEAP_ABANDONED) {
+        st_theap_collect(h);
+        st_theap_housekeep(h, false);
+    }
+    pthread_mutex_unlock(&registry_lock);
+}
+
+/* Mark the block freed (so a second free aborts here, at once) before
+ * publishing it: after the push the owner may reuse it any time. */
+void st_theap_free_remote(st_segment *seg, void *p, uintptr_t entry)
+{
+    if (entry >= ST_PAGE_SIZE) {
+        st_slab *s = (st_slab *)entry;
+        uint32_t off = (uint32_t)((uintptr_t)p - s->block - s->first);
+        uint32_t idx = st_recip_quot(s->recip, off);
+        if (!st_recip_divides(s->recip, off) || idx >= s->capacity)
+            st_malloc_fault("free of a pointer inside a block", p);
+        uint64_t bit = (uint64_t)1 << (idx & 63);
+        if (__atomic_fetch_or(&st_slab_remote_bits(s)[idx >> 6], bit, __ATOMIC_RELAXED) & bit)
+            st_malloc_fault("double free", p);
+    } else {
+        uintptr_t expect = ST_PAGE_MEDIUM;
+        if (((uintptr_t)p & (ST_PAGE_SIZE - 1)) != 0 ||
+            !__atomic_compare_exchange_n(st_segment_entry(seg, p), &expect, ST_PAGE_MEDIUM_REMOTE,
+                                         false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+            page_fault(p, entry == ST_PAGE_MEDIUM ? expect : entry);
+    }
+    st_theap *owner = seg->owner;
+    remote_push(owner, p);
+    if (__atomic_load_n(&owner->state, __ATOMIC_ACQUIRE) == ST_HEAP_ABANDONED)
+        reclaim(owner);
+}
+
+/* A block from the remote list: undo the remote mark, free it locally. */
+static void free_collected(st_theap *h, void *p)
+{
+    st_segment *seg = st_segment_of(p);
+    uintptr_t entry = st_segment_page_tag(seg, p);
+    if (entry >= ST_PAGE_SIZE) {
+        st_slab *s = (st_slab *)entry;
+        uint32_t idx = st_recip_quot(s->recip, (uint32_t)((uintptr_t)p - s->block - s->first));
+        __atomic_fetch_and(&st_slab_remote_bits(s)[idx >> 6], ~((uint64_t)1 << (idx & 63)),
+                           __ATOMIC_RELAXED);
+        st_theap_free_in_slab(h, s, p);
+    } else {
+        st_theap_free_medium(h, seg, p, ST_PAGE_MEDIUM);
+    }
+}
+
+void st_theap_collect(st_theap *h)
+{
+    void *p = __atomic_exchange_n(&h->remote, NULL, __ATOMIC_ACQUIRE);
+    while (p != NULL) {
+        void *next = *(void **)p;
+        free_collected(h, p);
+        p = next;
+    }
+}
+
+/* ---- decay -------------------------------------------------------------------------- */
+
+/* Empty current slabs go back (a busy class makes a new one from the
+ * same, still resident, pages); dirty pages older than the decay go to
+ * the OS; segments with nothing in use are released. */
+void st_theap_housekeep(st_theap *h, bool force)
+{
+    uint64_t now = now_ms();
+    if (!force && now < h->next_decay_ms)
+        return;
+    h->next_decay_ms = now + ST_MAX(decay_ms / 2, 1);
+    st_theap_collect(h);
+    for (unsigned c = 0; c < ST_CLASS_COUNT; c++) {
+        st_slab *s = h->current[c];
+        if (s != &st_full_slab && st_slab_is_empty(s)) {
+            h->current[c] = &st_full_slab;
+            slab_release(h, s);
+        }
+    }
+    st_segment *next;
+    for (st_segment *seg = h->segments; seg != NULL; seg = next) {
+        next = seg->next;
+        if (st_segment_has_dirty(seg) && (force || now - seg->dirty_since_ms >= decay_ms))
+            purge_segment(h, seg);
+        if (st_segment_is_empty(seg) && (force || !st_segment_has_dirty(seg))) {
+            segment_unlink(h, seg);
+            st_segment_release(seg);
+        }
+    }
+    if (h->segments == NULL)
+        h->dirty_pages = 0;
+}
+
+/* ---- the registry ----------------------------------------------------------------------- */
+
+static st_theap *heap_new(void)
+{
+    st_theap *h = st_os_map_aligned(st_align_up(sizeof(st_theap), ST_PAGE_SIZE), ST_PAGE_SIZE);
+    if (h == NULL)
+        return NULL;
+    for (unsigned c = 0; c < ST_CLASS_COUNT; c++) {
+        h->current[c] = &st_full_slab;
+        h->partial[c].prev = h->partial[c].next = &h->partial[c];
+    }
+    h->tick = ST_THEAP_TICK;
+    h->next_all = all_heaps;
+    all_heaps = h;
+    return h;
+}
+
+st_theap *st_theap_acquire(void)
+{
+    pthread_mutex_lock(&registry_lock);
+    st_theap *h = abandoned_heaps;
+    if (h != NULL) {
+        abandoned_heaps = h->next_abandoned;
+        adopt_count++;
+    } else
+        h = heap_new();
+    if (h != NULL)
+        __atomic_store_n(&h->state, ST_HEAP_ACTIVE, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&registry_lock);
+    return h;
+}
+
+void st_theap_abandon(st_theap *h)
+{
+    st_theap_housekeep(h, true);
+    pthread_mutex_lock(&registry_lock);
+    __atomic_store_n(&h->state, ST_HEAP_ABANDONED, __ATOMIC_RELEASE);
+    h->next_abandoned = abandoned_heaps;
+    abandoned_heaps = h;
+    abandon_count++;
+    pthread_mutex_unlock(&registry_lock);
+}
+
+void st_theap_counters(uint64_t *abandoned, uint64_t *adopted)
+{
+    pthread_mutex_lock(&registry_lock);
+    *abandoned = abandon_count;
+    *adopted = adopt_count;
+    pthread_mutex_unlock(&registry_lock);
+}
+
+void st_theap_lock_all(void) { pthread_mutex_lock(&registry_lock); }
+void st_theap_unlock_all(void) { pthread_mutex_unlock(&registry_lock); }
+st_theap *st_theap_first(void) { return all_heaps; }
+
+void st_theap_after_fork_child(st_theap *self)
+{
+    pthread_mutex_init(&registry_lock, NULL);
+    for (st_theap *h = all_heaps; h != NULL; h = h->next_all)
+        if (h != self && h->state == ST_HEAP_ACTIVE) {
+            h->state = ST_HEAP_ABANDONED;
+            h->next_abandoned = abandoned_heaps;
+            abandoned_heaps = h;
+        }
+}

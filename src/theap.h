@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * theap.h — a thread heap: the size-class slabs, medium blocks and
+ * segments one thread allocates from, with no lock on any path its owner
+ * takes. Other threads free into it through one lock-free list (the
+ * blocks themselves are the links) plus, for slab objects, an atomic
+ * remote bitmap that catches a double free at once. The owner drains the
+ * list on its slow paths.
+ *
+ * A slab is CURRENT (its class allocates from it), PARTIAL (on its
+ * class's list) or FULL (on no list); an empty non-current slab goes back
+ * to its segment's buddy at once, its pages "dirty" until the decay
+ * returns them to the OS. In a PARTIAL slab that is at most a quarter
+ * live, every page without a live object is returned at once (madvise),
+ * which is what keeps a few survivors from pinning whole slabs.
+ *
+ * Heaps are never freed: an exiting thread's heap is trimmed and
+ * abandoned, and the next new thread adopts it whole (blocks others free
+ * into it meanwhile wait on its list). Thread churn therefore reuses a
+ * bounded set of heaps.
+ */
+#ifndef ST_THEAP_H
+#define ST_THEAP_H
+
+#include "debug.h"
+#include "segment.h"
+#include "sizeclass.h"
+#include "slab.h"
+
+#define ST_MEDIUM_MAX ((size_t)1 << 20) /* larger blocks get a mapping of their own */
+#define ST_THEAP_TICK 4096u             /* fast-path allocations between housekeeping */
+
+enum { ST_HEAP_ACTIVE = 1, ST_HEAP_ABANDONED = 2 };
+
+typedef struct st_theap {
+    st_slab *current[ST_CLASS_COUNT]; /* never NULL: st_full_slab when none */
+    uint32_t tick;                    /* counts down to the next housekeeping */
+    uint32_t state;
+    void *remote; /* atomic: blocks freed by other threads, linked through themselves */
+    st_slab_link partial[ST_CLASS_COUNT];
+    st_segment *segments;
+    uint64_t next_decay_ms;
+    size_t dirty_pages; /* free pages not yet purged (an estimate) */
+    size_t used_pages;  /* pages of slabs and medium blocks */
+    uint64_t purges, purged_bytes;
+    uint64_t remote_frees; /* atomic: added to by the freeing threads */
+    struct st_theap *next_all, *next_abandoned;
+} st_theap;
+
+/* A full slab with no memory behind it: what current[] holds before a
+ * class is used, so the fast path needs no NULL test. */
+ST_HIDDEN extern st_slab st_full_slab;
+/* The heap of a thread that has none (all classes full): its slow path
+ * makes or adopts a real one. */
+ST_HIDDEN extern st_theap st_empty_heap;
+
+/* Options the heaps obey (set once at start). */
+ST_HIDDEN void st_theap_configure(uint64_t decay_ms, size_t retain_pages);
+
+/* A heap for a new thread: an abandoned one if any, else a fresh one;
+ * NULL if the OS gives no memory. */
+ST_HIDDEN st_theap *st_theap_acquire(void);
+/* Trim the heap and leave it for adoption (its thread is exiting). */
+ST_HIDDEN void st_theap_abandon(st_theap *h);
+
+/* Slow paths of malloc: an object of class c, n pages of a medium block
+ * (aligned to `align` when above a page); NULL when out of memory. */
+ST_HIDDEN void *st_theap_alloc_class(st_theap *h, unsigned c);
+ST_HIDDEN void *st_theap_alloc_medium(st_theap *h, size_t size, size_t align);
+
+/* A slab changed state on a free: full → partial, partial → empty, or a
+ * bitmap word became 0 (pages may have no live object left). */
+ST_HIDDEN void st_theap_slab_event(st_theap *h, st_slab *s, unsigned word);
+/* Free of a medium block by its owner; entry is its page-table entry. */
+ST_HIDDEN void st_theap_free_medium(st_theap *h, st_segment *seg, void *p, uintptr_t entry);
+/* Free by a thread that does not own the segment. */
+ST_HIDDEN void st_theap_free_remote(st_segment *seg, void *p, uintptr_t entry);
+/* Bytes of the medium block at p (a valid live one). */
+ST_HIDDEN size_t st_theap_medium_size(st_segment *seg, const void *p);
+
+/* Take in blocks other threads freed; run the decay if due (always with
+ * force, which also returns every free page and empty segment). */
+ST_HIDDEN void st_theap_collect(st_theap *h);
+ST_HIDDEN void st_theap_housekeep(st_theap *h, bool force);
+
+/* Every heap ever made, under the registry lock (for stats and fork). */
+ST_HIDDEN void st_theap_lock_all(void);
+ST_HIDDEN void st_theap_unlock_all(void);
+ST_HIDDEN st_theap *st_theap_first(void); /* then h->next_all */
+/* Heaps abandoned and adopted since the start. */
+ST_HIDDEN void st_theap_counters(uint64_t *abandoned, uint64_t *adopted);
+/* In a forked child: every heap but `self` belonged to a thread that does
+ * not exist there; leave them for adoption. Locks are re-made. */
+ST_HIDDEN void st_theap_after_fork_child(st_theap *self);
+
+/* One line naming the fault and the pointer, then abort. */
+ST_HIDDEN _Noreturn void st_malloc_fault(const char *fault, const void *p);
+
+/* Free object p of slab s, owned by h: validate (an object start, live),
+ * clear its bit, and let the heap react when the slab changes state. */
+static inline void st_theap_free_in_slab(st_theap *h, st_slab *s, void *p)
+{
+    uint32_t off = (uint32_t)((uintptr_t)p - s->block - s->first);
+    uint32_t idx = st_recip_quot(s->recip, off);
+    if (ST_UNLIKELY(!st_recip_divides(s->recip, off) || idx >= s->capacity))
+        st_malloc_fault("free of a pointer inside a block", p);
+    unsigned wi = idx >> 6;
+    uint64_t bit = (uint64_t)1 << (idx & 63), w = s->bits[wi];
+    if (ST_UNLIKELY(!(w & bit)))
+        st_malloc_fault("double free", p);
+    w ^= bit;
+    s->bits[wi] = w;
+    uint32_t was_free = s->free_count++;
+    if (wi < s->cursor)
+        s->cursor = wi;
+    if (ST_UNLIKELY(w == 0 || was_free == 0 || was_free + 1 == s->capacity))
+        st_theap_slab_event(h, s, wi);
+}
+
+#endif /* ST_THEAP_H */
