@@ -30,7 +30,7 @@ typedef struct large_header {
 
 _Static_assert(sizeof(large_header) == ST_LARGE_HEADER, "the header fills the bytes before a block");
 
-static size_t live_blocks, live_bytes; /* atomics */
+static size_t live_blocks, mapped_bytes, usable_bytes; /* atomics */
 
 static large_header *header_of(const void *p) { return (large_header *)((uintptr_t)p - ST_LARGE_HEADER); }
 
@@ -47,10 +47,11 @@ static bool map_size_for(size_t size, size_t offset, size_t *out)
     return true;
 }
 
-static void account(long blocks, long bytes)
+static void account(long blocks, long map, long usable)
 {
     __atomic_fetch_add(&live_blocks, (size_t)blocks, __ATOMIC_RELAXED);
-    __atomic_fetch_add(&live_bytes, (size_t)bytes, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&mapped_bytes, (size_t)map, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&usable_bytes, (size_t)usable, __ATOMIC_RELAXED);
 }
 
 void *st_large_alloc(size_t size, size_t align)
@@ -69,7 +70,7 @@ void *st_large_alloc(size_t size, size_t align)
     *h = (large_header){.state = LIVE, .base = (uintptr_t)base, .map_size = map,
                         .user = (uintptr_t)base + offset, .size = map - offset};
     st_chunk_mark(st_chunk_large_bits, (uintptr_t)base, map, true);
-    account(1, (long)map);
+    account(1, (long)map, (long)h->size);
     return (void *)h->user;
 }
 
@@ -98,7 +99,7 @@ st_large_status st_large_free(void *p)
     uintptr_t base = h->base;
     size_t map = h->map_size;
     st_chunk_mark(st_chunk_large_bits, base, map, false);
-    account(-1, -(long)map);
+    account(-1, -(long)map, -(long)h->size);
     st_os_unmap((void *)base, map);
     return ST_LARGE_OK;
 }
@@ -117,7 +118,7 @@ static large_header *remapped(uintptr_t old_base, size_t old_map, size_t offset,
     h->map_size = map;
     h->size = map - offset;
     st_chunk_mark(st_chunk_large_bits, base, map, true);
-    account(0, (long)map - (long)old_map);
+    account(0, (long)map - (long)old_map, (long)map - (long)old_map);
     return h;
 }
 
@@ -146,8 +147,9 @@ void *st_large_realloc(void *p, size_t size)
     return (void *)remapped(base, old_map, offset, (uintptr_t)to, map)->user;
 }
 
-void st_large_totals(size_t *blocks, size_t *bytes)
+void st_large_totals(size_t *blocks, size_t *mapped, size_t *usable)
 {
     *blocks = __atomic_load_n(&live_blocks, __ATOMIC_RELAXED);
-    *bytes = __atomic_load_n(&live_bytes, __ATOMIC_RELAXED);
+    *mapped = __atomic_load_n(&mapped_bytes, __ATOMIC_RELAXED);
+    *usable = __atomic_load_n(&usable_bytes, __ATOMIC_RELAXED);
 }

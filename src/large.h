@@ -30,6 +30,7 @@ ST_HIDDEN size_t st_large_usable_size(const void *p);
  * ENOMEM) if the address space is exhausted. */
 ST_HIDDEN void *st_large_realloc(void *p, size_t size);
 
-ST_HIDDEN void st_large_totals(size_t *blocks, size_t *bytes);
+/* Live large blocks, their mapped bytes and their usable bytes. */
+ST_HIDDEN void st_large_totals(size_t *blocks, size_t *mapped, size_t *usable);
 
 #endif /* ST_LARGE_H */

@@ -143,6 +143,12 @@ static ST_NOINLINE void *alloc_slow(size_t n, size_t align)
     }
     st_theap *h = thread_heap();
     void *p = h != NULL ? heap_alloc(h, n, align) : shared_alloc(n, align);
+    if (ST_UNLIKELY(p == NULL) && h != NULL) {
+        /* out of address space or memory: give back what is cached, retry */
+        st_theap_housekeep(h, true);
+        st_segment_cache_flush();
+        p = heap_alloc(h, n, align);
+    }
     if (p == NULL)
         errno = ENOMEM;
     return p;
@@ -160,9 +166,9 @@ STRATA_API void *strata_malloc(size_t n)
     if (ST_LIKELY(n - 1 < 1024)) {
         st_slab *s = h->current[(n - 1) >> 4];
         uint32_t cur = s->cursor;
-        uint64_t w = s->bits[cur];
+        uint64_t w = st_slab_live(s, cur);
         if (ST_LIKELY(w != UINT64_MAX)) {
-            s->bits[cur] = w | (w + 1);
+            st_slab_set_live(s, cur, w | (w + 1));
             s->free_count--;
             if (ST_UNLIKELY(--h->tick == 0))
                 tick(h);
@@ -239,6 +245,8 @@ static size_t block_size(const void *p)
             st_malloc_fault("pointer inside a block", p);
         return s->size;
     }
+    if (entry == ST_PAGE_FREE || entry == ST_PAGE_MEDIUM_REMOTE)
+        st_malloc_fault("use of a freed block", p);
     if (entry != ST_PAGE_MEDIUM || ((uintptr_t)p & (ST_PAGE_SIZE - 1)) != 0)
         st_malloc_fault("pointer inside a block", p);
     return st_theap_medium_size(seg, p);

@@ -203,17 +203,17 @@ static int check_bitmap_mode(const st_slab *s)
 {
     size_t words = bitmap_words(s->capacity), live = 0;
     for (size_t w = 0; w < words; w++)
-        live += (size_t)__builtin_popcountll(s->bits[w]);
+        live += (size_t)__builtin_popcountll(s->bits[2 * w]);
     unsigned tail = s->capacity & 63;
     if (tail != 0)
         live -= 64 - tail;
     int bad = live != (size_t)s->capacity - s->free_count;
-    if (tail != 0 && (s->bits[words - 1] >> tail) != (UINT64_MAX >> tail))
+    if (tail != 0 && (s->bits[2 * (words - 1)] >> tail) != (UINT64_MAX >> tail))
         bad++;
     if (s->cursor >= words)
         return bad + 1;
     for (size_t w = 0; w < s->cursor; w++)
-        bad += s->bits[w] != UINT64_MAX;
+        bad += s->bits[2 * w] != UINT64_MAX;
     return bad;
 }
 
@@ -299,16 +299,16 @@ st_slab *st_slab_carve_bitmap(void *block, const st_slab_layout *l)
     size_t words = bitmap_words(l->capacity);
     memset(s->bits, 0, 2 * words * sizeof(uint64_t));
     if (l->capacity & 63)
-        s->bits[words - 1] = ~(uint64_t)0 << (l->capacity & 63);
+        st_slab_set_live(s, (unsigned)words - 1, ~(uint64_t)0 << (l->capacity & 63));
     return s;
 }
 
 void *st_slab_take_scan(st_slab *s)
 {
     size_t words = bitmap_words(s->capacity);
-    while (s->cursor + 1 < words && s->bits[s->cursor] == UINT64_MAX)
+    while (s->cursor + 1 < words && st_slab_live(s, s->cursor) == UINT64_MAX)
         s->cursor++;
-    if (s->bits[s->cursor] == UINT64_MAX)
+    if (st_slab_live(s, s->cursor) == UINT64_MAX)
         return NULL;
     return st_slab_take(s);
 }

@@ -60,8 +60,8 @@ typedef struct st_slab {
     st_slab_link link;    /* the owner's list */
     uint32_t owner_tag;   /* the owner's use (which list the slab is on) */
     uint32_t cursor;      /* bitmap mode: words below it are full */
-    uint64_t bits[];      /* ceil(capacity/64) bitmap words, then capacity uint16_t
-                             (stack mode) or as many remote-free words (bitmap mode) */
+    uint64_t bits[];      /* stack mode: ceil(capacity/64) bitmap words, then capacity
+                             uint16_t; bitmap mode: pairs (live word, remote word) */
 } st_slab;
 
 /* Bytes of a descriptor for `capacity` objects (header, bitmap, stack). */
@@ -124,19 +124,28 @@ ST_HIDDEN st_slab *st_slab_carve_bitmap(void *block, const st_slab_layout *l);
  * cursor word is full. */
 ST_HIDDEN void *st_slab_take_scan(st_slab *s);
 
-static inline uint64_t *st_slab_remote_bits(st_slab *s)
+/* Bitmap mode keeps word w of the live bitmap beside word w of the remote
+ * bitmap, so the free path finds both in one cache line. Live words are
+ * written by the owner only but read by freeing threads (to catch a
+ * double free at once), hence relaxed atomics: plain moves on x86. */
+static inline uint64_t st_slab_live(const st_slab *s, unsigned w)
 {
-    return s->bits + (s->capacity + 63) / 64;
+    return __atomic_load_n(&s->bits[2 * w], __ATOMIC_RELAXED);
 }
+static inline void st_slab_set_live(st_slab *s, unsigned w, uint64_t v)
+{
+    __atomic_store_n(&s->bits[2 * w], v, __ATOMIC_RELAXED);
+}
+static inline uint64_t *st_slab_remote_word(st_slab *s, unsigned w) { return &s->bits[2 * w + 1]; }
 
 /* Take a free object: the lowest clear bit of the cursor word. w | (w + 1)
  * sets exactly that bit. */
 static inline void *st_slab_take(st_slab *s)
 {
-    uint64_t w = s->bits[s->cursor];
+    uint64_t w = st_slab_live(s, s->cursor);
     if (ST_UNLIKELY(w == UINT64_MAX))
         return st_slab_take_scan(s);
-    s->bits[s->cursor] = w | (w + 1);
+    st_slab_set_live(s, s->cursor, w | (w + 1));
     s->free_count--;
     unsigned idx = s->cursor * 64 + st_ctz(~w);
     return (void *)(s->block + s->first + (uintptr_t)idx * s->size);
@@ -146,7 +155,7 @@ static inline void *st_slab_take(st_slab *s)
 static inline void st_slab_give(st_slab *s, unsigned idx)
 {
     unsigned w = idx >> 6;
-    s->bits[w] &= ~((uint64_t)1 << (idx & 63));
+    st_slab_set_live(s, w, st_slab_live(s, w) & ~((uint64_t)1 << (idx & 63)));
     s->free_count++;
     if (w < s->cursor)
         s->cursor = w;

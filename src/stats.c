@@ -26,6 +26,7 @@ typedef struct class_totals {
 
 typedef struct walk {
     strata_malloc_stats st;
+    size_t large_usable;
     size_t dirty_bytes;
     class_totals classes[ST_CLASS_COUNT];
 } walk;
@@ -84,9 +85,9 @@ static void walk_all(walk *w)
     size_t cached = st_segment_cached();
     w->st.segments += cached;
     w->st.mapped_bytes += cached * ST_SEGMENT_SIZE;
-    st_large_totals(&w->st.large_blocks, &w->st.large_bytes);
+    st_large_totals(&w->st.large_blocks, &w->st.large_bytes, &w->large_usable);
     w->st.mapped_bytes += w->st.large_bytes;
-    w->st.live_bytes += w->st.large_bytes;
+    w->st.live_bytes += w->large_usable;
     w->st.resident_bytes += w->st.large_bytes; /* an upper bound: large pages are touched by use */
     st_theap_counters(&w->st.abandoned, &w->st.adopted);
 }
@@ -104,9 +105,10 @@ STRATA_API struct mallinfo2 strata_mallinfo2(void)
     walk_all(&w);
     struct mallinfo2 mi;
     memset(&mi, 0, sizeof(mi));
-    mi.arena = w.st.mapped_bytes - w.st.large_bytes;
-    mi.uordblks = w.st.live_bytes - w.st.large_bytes;
-    mi.fordblks = mi.arena - mi.uordblks;
+    size_t small_mapped = w.st.mapped_bytes - w.st.large_bytes;
+    mi.arena = w.st.mapped_bytes;
+    mi.uordblks = w.st.live_bytes - w.large_usable;
+    mi.fordblks = small_mapped - ST_MIN(small_mapped, mi.uordblks);
     mi.hblks = w.st.large_blocks;
     mi.hblkhd = w.st.large_bytes;
     mi.keepcost = w.dirty_bytes;
@@ -232,7 +234,7 @@ STRATA_API void strata_stats_print_json(FILE *out)
                 i.pages_per_slab, i.active_slabs, i.total_slabs);
         sep = ",";
     }
-    fprintf(out, "],\"segments\":[");
+    fprintf(out, "],\"segment_buddyinfo\":[");
     json_segments(out);
     fprintf(out, "]}\n");
 }

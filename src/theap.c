@@ -236,7 +236,7 @@ static bool range_free(const st_slab *s, unsigned lo, unsigned hi)
             mask &= UINT64_MAX << (lo % 64);
         if (w == hi / 64 && hi % 64 != 63)
             mask &= ((uint64_t)1 << (hi % 64 + 1)) - 1;
-        if (s->bits[w] & mask)
+        if (st_slab_live(s, w) & mask)
             return false;
     }
     return true;
@@ -297,7 +297,7 @@ void st_theap_slab_event(st_theap *h, st_slab *s, unsigned word)
         set_state(s, PARTIAL);
         list_push(&h->partial[slab_class(s)], s);
     }
-    if (s->bits[word] == 0)
+    if (st_slab_live(s, word) == 0)
         purge_sparse(h, s, word);
 }
 
@@ -381,7 +381,8 @@ void st_theap_free_remote(st_segment *seg, void *p, uintptr_t entry)
         if (!st_recip_divides(s->recip, off) || idx >= s->capacity)
             st_malloc_fault("free of a pointer inside a block", p);
         uint64_t bit = (uint64_t)1 << (idx & 63);
-        if (__atomic_fetch_or(&st_slab_remote_bits(s)[idx >> 6], bit, __ATOMIC_RELAXED) & bit)
+        if (!(st_slab_live(s, idx >> 6) & bit) ||
+            (__atomic_fetch_or(st_slab_remote_word(s, idx >> 6), bit, __ATOMIC_RELAXED) & bit))
             st_malloc_fault("double free", p);
     } else {
         uintptr_t expect = ST_PAGE_MEDIUM;
@@ -404,7 +405,7 @@ static void free_collected(st_theap *h, void *p)
     if (entry >= ST_PAGE_SIZE) {
         st_slab *s = (st_slab *)entry;
         uint32_t idx = st_recip_quot(s->recip, (uint32_t)((uintptr_t)p - s->block - s->first));
-        __atomic_fetch_and(&st_slab_remote_bits(s)[idx >> 6], ~((uint64_t)1 << (idx & 63)),
+        __atomic_fetch_and(st_slab_remote_word(s, idx >> 6), ~((uint64_t)1 << (idx & 63)),
                            __ATOMIC_RELAXED);
         st_theap_free_in_slab(h, s, p);
     } else {

@@ -105,11 +105,12 @@ static inline void st_theap_free_in_slab(st_theap *h, st_slab *s, void *p)
     if (ST_UNLIKELY(!st_recip_divides(s->recip, off) || idx >= s->capacity))
         st_malloc_fault("free of a pointer inside a block", p);
     unsigned wi = idx >> 6;
-    uint64_t bit = (uint64_t)1 << (idx & 63), w = s->bits[wi];
-    if (ST_UNLIKELY(!(w & bit)))
+    uint64_t bit = (uint64_t)1 << (idx & 63), w = st_slab_live(s, wi);
+    /* not live, or already freed by another thread and not yet taken in */
+    if (ST_UNLIKELY(!(w & bit) || (__atomic_load_n(st_slab_remote_word(s, wi), __ATOMIC_RELAXED) & bit)))
         st_malloc_fault("double free", p);
     w ^= bit;
-    s->bits[wi] = w;
+    st_slab_set_live(s, wi, w);
     uint32_t was_free = s->free_count++;
     if (wi < s->cursor)
         s->cursor = wi;
