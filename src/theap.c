@@ -203,10 +203,7 @@ static void make_current(st_theap *h, st_slab *s)
 
 void *st_theap_alloc_class(st_theap *h, unsigned c)
 {
-    if (h->tick == 0) {
-        h->tick = ST_THEAP_TICK;
-        st_theap_housekeep(h, false);
-    }
+    st_theap_housekeep(h, false);
     if (__atomic_load_n(&h->remote, __ATOMIC_RELAXED) != NULL)
         st_theap_collect(h);
     st_slab *s = h->current[c];
@@ -262,14 +259,21 @@ static void purge_slab_page(st_theap *h, st_slab *s, st_segment *seg, size_t pag
     h->purged_bytes += ST_PAGE_SIZE;
 }
 
+static bool is_sparse(const st_slab *s)
+{
+    return (size_t)s->free_count * 4 >= (size_t)s->capacity * 3;
+}
+
 /* A word of a sparse PARTIAL slab became 0: purge the pages of its
  * objects, or, the first time, every page of the slab. Once per slab
  * life: a slab that is reused after a purge (RECYCLED) is left to the
  * decay, so a slab that cycles between busy and sparse cannot thrash. */
-static void purge_sparse(st_theap *h, st_slab *s, unsigned word)
+static void purge_sparse(st_theap *h, st_slab *s, unsigned word, bool decay)
 {
-    if ((size_t)s->free_count * 4 < (size_t)s->capacity * 3 || (s->owner_tag & RECYCLED))
+    if (!is_sparse(s) || ((s->owner_tag & RECYCLED) && !decay))
         return;
+    if (decay)
+        s->owner_tag &= ~SCANNED;
     st_segment *seg = segment_of_slab(s);
     size_t first = (s->block - (uintptr_t)seg) / ST_PAGE_SIZE, lo = first,
            hi = first + slab_pages(s) - 1;
@@ -298,13 +302,14 @@ void st_theap_slab_event(st_theap *h, st_slab *s, unsigned word)
         list_push(&h->partial[slab_class(s)], s);
     }
     if (st_slab_live(s, word) == 0)
-        purge_sparse(h, s, word);
+        purge_sparse(h, s, word, false);
 }
 
 /* ---- medium blocks ------------------------------------------------------------ */
 
 void *st_theap_alloc_medium(st_theap *h, size_t size, size_t align)
 {
+    st_theap_housekeep(h, false);
     if (__atomic_load_n(&h->remote, __ATOMIC_RELAXED) != NULL)
         st_theap_collect(h);
     size_t pages = st_align_up(size, ST_PAGE_SIZE) / ST_PAGE_SIZE;
@@ -426,13 +431,12 @@ void st_theap_collect(st_theap *h)
 /* ---- decay -------------------------------------------------------------------------- */
 
 /* Empty current slabs go back (a busy class makes a new one from the
- * same, still resident, pages); dirty pages older than the decay go to
- * the OS; segments with nothing in use are released. */
-void st_theap_housekeep(st_theap *h, bool force)
+ * same, still resident, pages); sparse partial slabs return their free
+ * pages (objects of a page or more never empty a bitmap word while a
+ * survivor lives, so only this pass finds theirs); dirty pages older
+ * than the decay go to the OS; segments with nothing in use are released. */
+static void decay_pass(st_theap *h, uint64_t now, bool force)
 {
-    uint64_t now = now_ms();
-    if (!force && now < h->next_decay_ms)
-        return;
     h->next_decay_ms = now + ST_MAX(decay_ms / 2, 1);
     st_theap_collect(h);
     for (unsigned c = 0; c < ST_CLASS_COUNT; c++) {
@@ -441,6 +445,8 @@ void st_theap_housekeep(st_theap *h, bool force)
             h->current[c] = &st_full_slab;
             slab_release(h, s);
         }
+        for (st_slab_link *l = h->partial[c].next; l != &h->partial[c]; l = l->next)
+            purge_sparse(h, (st_slab *)(uintptr_t)((char *)l - offsetof(st_slab, link)), 0, true);
     }
     st_segment *next;
     for (st_segment *seg = h->segments; seg != NULL; seg = next) {
@@ -454,6 +460,28 @@ void st_theap_housekeep(st_theap *h, bool force)
     }
     if (h->segments == NULL)
         h->dirty_pages = 0;
+}
+
+/* Heaps whose threads are gone have no activity of their own: an active
+ * heap's housekeeping does theirs (skipped if the registry is busy). */
+static void housekeep_abandoned(uint64_t now)
+{
+    if (pthread_mutex_trylock(&registry_lock) != 0)
+        return;
+    for (st_theap *a = abandoned_heaps; a != NULL; a = a->next_abandoned)
+        if (now >= a->next_decay_ms)
+            decay_pass(a, now, false);
+    pthread_mutex_unlock(&registry_lock);
+}
+
+void st_theap_housekeep(st_theap *h, bool force)
+{
+    uint64_t now = now_ms();
+    if (!force && now < h->next_decay_ms)
+        return;
+    decay_pass(h, now, force);
+    if (h->state == ST_HEAP_ACTIVE && __atomic_load_n(&abandoned_heaps, __ATOMIC_RELAXED) != NULL)
+        housekeep_abandoned(now);
 }
 
 /* ---- the registry ----------------------------------------------------------------------- */
@@ -478,7 +506,7 @@ st_theap *st_theap_acquire(void)
     pthread_mutex_lock(&registry_lock);
     st_theap *h = abandoned_heaps;
     if (h != NULL) {
-        abandoned_heaps = h->next_abandoned;
+        __atomic_store_n(&abandoned_heaps, h->next_abandoned, __ATOMIC_RELAXED);
         adopt_count++;
     } else
         h = heap_new();
@@ -494,7 +522,7 @@ void st_theap_abandon(st_theap *h)
     pthread_mutex_lock(&registry_lock);
     __atomic_store_n(&h->state, ST_HEAP_ABANDONED, __ATOMIC_RELEASE);
     h->next_abandoned = abandoned_heaps;
-    abandoned_heaps = h;
+    __atomic_store_n(&abandoned_heaps, h, __ATOMIC_RELAXED);
     abandon_count++;
     pthread_mutex_unlock(&registry_lock);
 }
