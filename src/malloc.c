@@ -154,10 +154,13 @@ static ST_NOINLINE void *alloc_slow(size_t n, size_t align)
     return p;
 }
 
-static ST_NOINLINE void tick(st_theap *h)
+/* Every ST_THEAP_TICK fast allocations: housekeeping, then hand out p
+ * (a tail call from the fast path, which stays frameless). */
+static ST_NOINLINE void *tick(st_theap *h, void *p)
 {
     h->tick = ST_THEAP_TICK;
     st_theap_housekeep(h, false);
+    return p;
 }
 
 STRATA_API void *strata_malloc(size_t n)
@@ -170,9 +173,11 @@ STRATA_API void *strata_malloc(size_t n)
         if (ST_LIKELY(w != UINT64_MAX)) {
             st_slab_set_live(s, cur, w | (w + 1));
             s->free_count--;
+            /* descriptor at the slab start: s is the block */
+            void *p = (char *)s + s->first + (uintptr_t)(cur * 64 + st_ctz(~w)) * s->size;
             if (ST_UNLIKELY(--h->tick == 0))
-                tick(h);
-            return (void *)(s->block + s->first + (uintptr_t)(cur * 64 + st_ctz(~w)) * s->size);
+                return tick(h, p);
+            return p;
         }
     }
     return alloc_slow(n, ALIGN_DEFAULT);
@@ -209,17 +214,14 @@ static ST_NOINLINE void free_slow(st_theap *h, st_segment *seg, void *p, uintptr
 
 STRATA_API void strata_free(void *p)
 {
-    st_segment *seg = st_segment_of(p);
-    if (ST_UNLIKELY(seg == NULL)) {
-        free_outside_segments(p);
-        return;
-    }
+    if (ST_UNLIKELY(!st_chunk_test(st_chunk_segment_bits, (uintptr_t)p)))
+        return free_outside_segments(p);
+    st_segment *seg = (st_segment *)((uintptr_t)p & ~(ST_SEGMENT_SIZE - 1));
     st_theap *h = tls_heap;
     uintptr_t entry = st_segment_page_tag(seg, p);
     if (ST_LIKELY(seg->owner == h && entry >= ST_PAGE_SIZE))
-        st_theap_free_in_slab(h, (st_slab *)entry, p);
-    else
-        free_slow(h, seg, p, entry);
+        return st_theap_free_in_slab(h, (st_slab *)entry, p);
+    return free_slow(h, seg, p, entry);
 }
 
 /* ---- sizes --------------------------------------------------------------------------- */

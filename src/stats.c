@@ -156,7 +156,7 @@ static void print_segments(FILE *out)
         for (st_segment *seg = h->segments; seg != NULL; seg = seg->next) {
             snprintf(zone, sizeof(zone), "seg%zu", n++);
             strata_buddy_format(seg->buddy, zone, line, sizeof(line));
-            fprintf(out, "%s\n", line);
+            fputs(line, out);
         }
     st_theap_unlock_all();
 }

@@ -19,10 +19,11 @@
 #include "os.h"
 
 #define STATE_SHIFT 8
-#define STATE_MASK (3u << STATE_SHIFT)
+#define STATE_MASK ST_SLAB_STATE_MASK
 #define SCANNED (1u << 10)  /* a sparse slab whose free pages were all purged */
 #define RECYCLED (1u << 11) /* made current again after pages were purged */
 enum { CURRENT = 1, PARTIAL = 2, FULL = 3 };
+_Static_assert(ST_SLAB_CURRENT_TAG == CURRENT << STATE_SHIFT, "the fast path knows CURRENT");
 
 st_slab st_full_slab = {.magic = ST_SLAB_MAGIC_BITMAP, .cursor = 0, .bits = {UINT64_MAX}};
 
@@ -41,6 +42,7 @@ static st_theap *all_heaps, *abandoned_heaps;
 static uint64_t abandon_count, adopt_count; /* under registry_lock */
 
 _Noreturn void st_malloc_fault(const char *fault, const void *p) { st_fatal("malloc", fault, p); }
+void st_free_fault(const char *fault, const void *p) { st_fatal("malloc", fault, p); }
 
 static uint64_t now_ms(void)
 {

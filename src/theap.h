@@ -95,26 +95,37 @@ ST_HIDDEN void st_theap_after_fork_child(st_theap *self);
 
 /* One line naming the fault and the pointer, then abort. */
 ST_HIDDEN _Noreturn void st_malloc_fault(const char *fault, const void *p);
+/* The same for the free fast path: declared as returning, so that the
+ * compiler reaches it with a jump and keeps the fast path frameless. */
+ST_HIDDEN ST_COLD void st_free_fault(const char *fault, const void *p);
+
+#define ST_SLAB_CURRENT_TAG (1u << 8) /* owner_tag state bits of a CURRENT slab (theap.c) */
+#define ST_SLAB_STATE_MASK (3u << 8)
 
 /* Free object p of slab s, owned by h: validate (an object start, live),
- * clear its bit, and let the heap react when the slab changes state. */
+ * clear its bit, and let the heap react when a slab that is not the
+ * current one fills up, empties, or gets a word without live objects.
+ * Malloc slabs carry their descriptor at their start: s is the block. */
 static inline void st_theap_free_in_slab(st_theap *h, st_slab *s, void *p)
 {
-    uint32_t off = (uint32_t)((uintptr_t)p - s->block - s->first);
-    uint32_t idx = st_recip_quot(s->recip, off);
-    if (ST_UNLIKELY(!st_recip_divides(s->recip, off) || idx >= s->capacity))
-        st_malloc_fault("free of a pointer inside a block", p);
+    uint32_t off = (uint32_t)((uintptr_t)p - (uintptr_t)s - s->first);
+    unsigned __int128 prod = (unsigned __int128)s->recip * off; /* see st_recip_* */
+    uint32_t idx = (uint32_t)(prod >> 64);
+    if (ST_UNLIKELY((uint64_t)prod > s->recip - 1 || idx >= s->capacity))
+        return st_free_fault("free of a pointer inside a block", p);
     unsigned wi = idx >> 6;
     uint64_t bit = (uint64_t)1 << (idx & 63), w = st_slab_live(s, wi);
     /* not live, or already freed by another thread and not yet taken in */
     if (ST_UNLIKELY(!(w & bit) || (__atomic_load_n(st_slab_remote_word(s, wi), __ATOMIC_RELAXED) & bit)))
-        st_malloc_fault("double free", p);
+        return st_free_fault("double free", p);
     w ^= bit;
     st_slab_set_live(s, wi, w);
     uint32_t was_free = s->free_count++;
     if (wi < s->cursor)
         s->cursor = wi;
-    if (ST_UNLIKELY(w == 0 || was_free == 0 || was_free + 1 == s->capacity))
+    /* was_free - 1 wraps for 0 (was full) and reaches capacity - 2 when empty now */
+    if (ST_UNLIKELY((w == 0 || was_free - 1 >= s->capacity - 2) &&
+                    (s->owner_tag & ST_SLAB_STATE_MASK) != ST_SLAB_CURRENT_TAG))
         st_theap_slab_event(h, s, wi);
 }
 

@@ -1,0 +1,255 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Memory goes back to the OS: the resident set (RSS, /proc/self/statm)
+ * after a program has allocated and touched some 200 MiB of small, medium
+ * and large blocks and freed them all must come back within 10 % + 1 MiB
+ * of where it started: by the decay alone (STRATA_DECAY_MS=100 here, and
+ * some heap activity after it, which is when strata purges), and at once
+ * with malloc_trim. Also: with 1 block in 64 kept alive, RSS above the
+ * start is at most 2.5 x the live bytes + 1 MiB (every page without a live
+ * block goes back, even inside a slab that still has live blocks); and the
+ * blocks of a thread that has exited, freed by the main thread, go back
+ * too.
+ *
+ * The harness's own arrays are static and touched before the baseline is
+ * taken, so only strata's memory moves the figure.
+ */
+#include <pthread.h>
+
+#include "strata/malloc.h"
+#include "test.h"
+
+#define KIB ((size_t)1024)
+#define MIB ((size_t)1024 * 1024)
+#define DECAY_MS 100
+#define MAX_BLOCKS 65536
+
+/* Options are read at strata's first allocation: set the decay before. */
+__attribute__((constructor)) static void set_decay(void)
+{
+    setenv("STRATA_DECAY_MS", "100", 1);
+}
+
+static void *blocks[MAX_BLOCKS];
+static size_t sizes[MAX_BLOCKS];
+
+static size_t rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long vm = 0, res = 0;
+    if (f == NULL) return 0;
+    if (fscanf(f, "%lu %lu", &vm, &res) != 2) res = 0;
+    fclose(f);
+    return (size_t)res * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* Touch the harness's arrays and stdio so they are in the baseline. */
+static size_t baseline(void)
+{
+    memset(blocks, 0, sizeof(blocks));
+    memset(sizes, 0, sizeof(sizes));
+    fflush(stdout);
+    return rss_bytes();
+}
+
+/* The bound: within 10 % + 1 MiB of the start. */
+static size_t bound(size_t base)
+{
+    return base + base / 10 + MIB;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec t = {ms / 1000, (ms % 1000) * 1000000};
+    nanosleep(&t, NULL);
+}
+
+/* A size: 30 % of the bytes small, 30 % medium, 40 % large. */
+static size_t mixed_size(void)
+{
+    uint64_t r = test_rand_range(0, 999);
+    if (r < 960) return (size_t)test_rand_range(16, 16 * KIB);
+    if (r < 996) return (size_t)test_rand_range(16 * KIB + 1, MIB);
+    return (size_t)test_rand_range(MIB + 1, 8 * MIB);
+}
+
+/* Allocate and touch about `total` bytes; returns the block count. */
+static size_t allocate(size_t total)
+{
+    size_t n = 0, bytes = 0;
+    while (bytes < total && n < MAX_BLOCKS) {
+        sizes[n] = mixed_size();
+        blocks[n] = strata_malloc(sizes[n]);
+        if (blocks[n] == NULL) break;
+        memset(blocks[n], (int)(n & 0xff) | 1, sizes[n]);
+        bytes += sizes[n++];
+    }
+    return n;
+}
+
+static void free_in_random_order(size_t n)
+{
+    for (size_t i = n; i > 1; i--) {
+        size_t j = (size_t)test_rand_range(0, i - 1);
+        void *t = blocks[i - 1];
+        blocks[i - 1] = blocks[j];
+        blocks[j] = t;
+    }
+    for (size_t i = 0; i < n; i++)
+        strata_free(blocks[i]);
+}
+
+/* Heap activity: `pairs` small malloc/free pairs and one medium. */
+static void activity(int pairs)
+{
+    for (int i = 0; i < pairs; i++)
+        strata_free(strata_malloc(64));
+    strata_free(strata_malloc(20000));
+}
+
+/* Wait for the decay, with `pairs` of heap activity every 25 ms (purging
+ * happens on activity), until RSS is at most `target` or `limit_ms` has
+ * passed. Returns the last RSS. */
+static size_t wait_for_decay(size_t target, int pairs, long limit_ms, long *waited)
+{
+    size_t rss = rss_bytes();
+    for (*waited = 0; *waited < limit_ms && rss > target; *waited += 25) {
+        sleep_ms(25);
+        activity(pairs);
+        rss = rss_bytes();
+    }
+    return rss;
+}
+
+/* Light activity: what a program that has freed everything and goes on
+ * quietly does. Heavy: enough allocations to run any per-count trigger. */
+#define LIGHT 1
+#define HEAVY 5000
+
+TEST(rss_back_by_decay)
+{
+    size_t base = baseline();
+    test_seed("decay");
+    size_t n = allocate(200 * MIB);
+    REQUIRE(n > 0);
+    size_t peak = rss_bytes();
+    free_in_random_order(n);
+    long waited = 0;
+    size_t rss = wait_for_decay(bound(base), LIGHT, 15 * DECAY_MS, &waited);
+    printf("  RSS %zu KiB at the start, %zu KiB with %zu blocks, %zu KiB %ld ms after the "
+           "frees (light activity)\n",
+           base / 1024, peak / 1024, n, rss / 1024, waited);
+    CHECK(peak > base + 150 * MIB);
+    CHECK(rss <= bound(base));
+    if (rss > bound(base)) { /* tell apart "never" from "only with more activity" */
+        long more = 0;
+        size_t heavy = wait_for_decay(bound(base), HEAVY, 15 * DECAY_MS, &more);
+        printf("  then %zu KiB after %ld ms more with heavy activity\n", heavy / 1024, more);
+    }
+}
+
+TEST(rss_back_with_malloc_trim)
+{
+    size_t base = baseline();
+    test_seed("trim");
+    size_t n = allocate(200 * MIB);
+    REQUIRE(n > 0);
+    size_t peak = rss_bytes();
+    free_in_random_order(n);
+    int r = strata_malloc_trim(0);
+    size_t rss = rss_bytes();
+    printf("  RSS %zu KiB at the start, %zu KiB with %zu blocks, %zu KiB after malloc_trim "
+           "(%d)\n",
+           base / 1024, peak / 1024, n, rss / 1024, r);
+    CHECK(peak > base + 150 * MIB);
+    CHECK_EQ(r, 1);
+    CHECK(rss <= bound(base));
+    /* The heap works after the trim. */
+    void *p = strata_calloc(1, 100000);
+    REQUIRE(p != NULL);
+    CHECK(((unsigned char *)p)[99999] == 0);
+    strata_free(p);
+}
+
+/* 1 block in 64 survives: RSS over the start at most 2.5 x live + 1 MiB. */
+TEST(rss_survivors_one_in_64)
+{
+    size_t base = baseline();
+    test_seed("survivors");
+    size_t n = 0, bytes = 0;
+    while (bytes < 64 * MIB && n < MAX_BLOCKS) {
+        sizes[n] = (size_t)test_rand_range(1 * KIB, 16 * KIB);
+        blocks[n] = strata_malloc(sizes[n]);
+        REQUIRE(blocks[n] != NULL);
+        memset(blocks[n], 0x77, sizes[n]);
+        bytes += sizes[n++];
+    }
+    size_t live = 0, kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i % 64 == 0) {
+            live += strata_malloc_usable_size(blocks[i]);
+            blocks[kept++] = blocks[i];
+        } else {
+            strata_free(blocks[i]);
+        }
+    }
+    /* Heavy activity, so the test is about which pages go back, not about
+     * what triggers the purge; then malloc_trim, which purges at once. */
+    size_t target = base + 5 * live / 2 + MIB;
+    long waited = 0;
+    size_t rss = wait_for_decay(target, HEAVY, 15 * DECAY_MS, &waited);
+    printf("  %zu of %zu blocks kept (%zu KiB live): RSS %zu KiB over the start after %ld ms\n",
+           kept, n, live / 1024, (rss - base) / 1024, waited);
+    CHECK(rss <= target);
+    strata_malloc_trim(0);
+    rss = rss_bytes();
+    printf("  after malloc_trim: RSS %zu KiB over the start\n", (rss - base) / 1024);
+    CHECK(rss <= target);
+    /* The survivors are intact. */
+    for (size_t i = 0; i < kept; i++) {
+        const unsigned char *b = blocks[i];
+        if (b[0] != 0x77 || b[1023] != 0x77) {
+            fprintf(stderr, "  survivor %zu damaged\n", i);
+            CHECK(false);
+            break;
+        }
+    }
+    for (size_t i = 0; i < kept; i++)
+        strata_free(blocks[i]);
+}
+
+/* ---- blocks of an exited thread, freed by the main thread ----------------------- */
+
+static void *allocate_in_thread(void *arg)
+{
+    size_t *n = arg;
+    *n = allocate(64 * MIB);
+    return NULL;
+}
+
+TEST(rss_back_after_exited_thread_blocks_freed)
+{
+    size_t base = baseline();
+    test_seed("exited thread");
+    size_t n = 0;
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, allocate_in_thread, &n) == 0);
+    pthread_join(t, NULL);
+    REQUIRE(n > 0);
+    size_t peak = rss_bytes();
+    free_in_random_order(n);
+    long waited = 0;
+    size_t rss = wait_for_decay(bound(base), HEAVY, 15 * DECAY_MS, &waited);
+    size_t after_decay = rss;
+    int r = strata_malloc_trim(0);
+    rss = rss_bytes();
+    strata_malloc_stats s;
+    strata_malloc_stats_get(&s);
+    printf("  RSS %zu KiB at the start, %zu KiB with %zu blocks, %zu KiB %ld ms after the "
+           "frees, %zu KiB after malloc_trim (%d); live %zu, resident %zu KiB\n",
+           base / 1024, peak / 1024, n, after_decay / 1024, waited, rss / 1024, r, s.live_bytes,
+           s.resident_bytes / 1024);
+    CHECK(peak > base + 48 * MIB);
+    CHECK(after_decay <= bound(base));
+    CHECK(rss <= bound(base));
+}
