@@ -3,11 +3,12 @@
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
 PREFIX     ?= /usr/local
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE      ?= cmake
 
-.PHONY: all run test test-fast test-asan install clean format
+.PHONY: all run test test-fast test-asan test-tsan install clean format
 
 all:
 	@$(CMAKE) -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
@@ -19,9 +20,10 @@ run: all
 	./$(BUILD)/bench-components
 
 # Every test, in a release build with assertions, then once more under
-# AddressSanitizer + UndefinedBehaviorSanitizer; the plain Release build
-# (what `make run` and `make install` use) must compile too.
-test: all test-fast test-asan
+# AddressSanitizer + UndefinedBehaviorSanitizer, and the malloc's thread
+# and fork tests under ThreadSanitizer; the plain Release build (what
+# `make run` and `make install` use) must compile too.
+test: all test-fast test-asan test-tsan
 
 test-fast:
 	@$(CMAKE) -S . -B $(BUILD)-check -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTRATA_DEBUG_LEVEL=3 >/dev/null
@@ -33,6 +35,12 @@ test-asan:
 	@$(CMAKE) --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && STRATA_TEST_SCALE=0.25 ctest --output-on-failure -j $(JOBS)
 
+TSAN_TESTS = malloc/threads malloc/fork
+test-tsan:
+	@$(CMAKE) -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTRATA_SANITIZE=thread >/dev/null
+	@$(CMAKE) --build $(TSAN_BUILD) -j $(JOBS) --target $(subst /,-,$(addprefix test-,$(TSAN_TESTS)))
+	cd $(TSAN_BUILD) && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -R '^($(subst $(eval) ,|,$(TSAN_TESTS)))$$'
+
 install: all
 	$(CMAKE) --install $(BUILD) --prefix $(PREFIX)
 
@@ -40,4 +48,4 @@ format:
 	clang-format -i include/*.h include/strata/*.h src/*.[ch] tools/strata/*.[ch] bench/*.c tests/*.h tests/*/*.c
 
 clean:
-	rm -rf $(BUILD) $(BUILD)-check $(ASAN_BUILD)
+	rm -rf $(BUILD) $(BUILD)-check $(ASAN_BUILD) $(TSAN_BUILD)
