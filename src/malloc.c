@@ -154,6 +154,15 @@ static ST_NOINLINE void *alloc_slow(size_t n, size_t align)
     return p;
 }
 
+/* The fast path's miss for a heap that exists: the class's next slab. */
+static ST_NOINLINE void *class_slow(st_theap *h, unsigned c)
+{
+    void *p = st_theap_alloc_class(h, c);
+    if (ST_UNLIKELY(p == NULL))
+        return alloc_slow(st_sizeclass_size(c), ALIGN_DEFAULT); /* trims and retries */
+    return p;
+}
+
 /* Every ST_THEAP_TICK fast allocations: housekeeping, then hand out p
  * (a tail call from the fast path, which stays frameless). */
 static ST_NOINLINE void *tick(st_theap *h, void *p)
@@ -179,6 +188,8 @@ STRATA_API void *strata_malloc(size_t n)
                 return tick(h, p);
             return p;
         }
+        if (ST_LIKELY(h != &st_empty_heap))
+            return class_slow(h, (unsigned)((n - 1) >> 4));
     }
     return alloc_slow(n, ALIGN_DEFAULT);
 }

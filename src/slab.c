@@ -146,7 +146,7 @@ void *st_slab_pop(st_slab *s)
  * below 2^32 because blocks are at most ST_SLAB_MAX_BLOCK. */
 long st_slab_object_index(const st_slab *s, const void *obj)
 {
-    uintptr_t off = (uintptr_t)obj - (s->block + s->first);
+    uintptr_t off = (uintptr_t)obj - st_slab_base(s);
     if (off >= (uintptr_t)s->capacity * s->size || !st_recip_divides(s->recip, (uint32_t)off))
         return STRATA_ERR_NOT_BLOCK;
     return (long)st_recip_quot(s->recip, (uint32_t)off);
@@ -174,11 +174,11 @@ static int check_header(const st_slab *s)
         bad++;
     if (s->size < ST_SLAB_MIN_SIZE || s->recip != st_recip_of(s->size))
         bad++;
-    if ((uint64_t)s->first + (uint64_t)s->capacity * s->size > s->block_bytes)
+    if ((uint64_t)(st_slab_base(s) - s->block) + (uint64_t)s->capacity * s->size > s->block_bytes)
         bad++;
     size_t desc = s->magic == ST_SLAB_MAGIC_BITMAP ? st_slab_bitmap_desc_size(s->capacity)
                                                     : st_slab_desc_size(s->capacity);
-    if (s->block == (uintptr_t)s && s->first < desc)
+    if ((uintptr_t)s - s->block < s->block_bytes && s->first < desc)
         bad++;
     return bad;
 }
@@ -292,9 +292,10 @@ bool st_slab_layout_bitmap(size_t block_bytes, size_t obj_size, size_t align,
     return true;
 }
 
-st_slab *st_slab_carve_bitmap(void *block, const st_slab_layout *l)
+st_slab *st_slab_carve_bitmap(void *block, const st_slab_layout *l, size_t colour)
 {
-    st_slab *s = block;
+    ST_ASSERT(1, l->first + colour + (size_t)l->capacity * l->size <= l->block_bytes);
+    st_slab *s = (st_slab *)((char *)block + colour);
     init_header(s, block, l, ST_SLAB_MAGIC_BITMAP);
     size_t words = bitmap_words(l->capacity);
     memset(s->bits, 0, 2 * words * sizeof(uint64_t));

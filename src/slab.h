@@ -53,7 +53,8 @@ typedef struct st_slab {
     uint32_t capacity;    /* objects, 1..65535 */
     uint32_t free_count;  /* entries on the free stack */
     uint32_t size;        /* object stride */
-    uint32_t first;       /* offset of object 0 from block */
+    uint32_t first;       /* offset of object 0 from the descriptor when it is inside
+                             the block, else from the block (st_slab_base) */
     uint32_t block_bytes; /* size of the block */
     uint64_t recip;       /* ceil(2^64 / size): index = high 64 bits of offset * recip */
     uintptr_t block;      /* start of the block */
@@ -115,9 +116,12 @@ ST_HIDDEN size_t st_slab_bitmap_desc_size(unsigned capacity);
 ST_HIDDEN bool st_slab_layout_bitmap(size_t block_bytes, size_t obj_size, size_t align,
                                      st_slab_layout *out);
 
-/* Build a bitmap-mode descriptor at the block start: every object free,
- * the bits past capacity set so that a scan never hands them out. */
-ST_HIDDEN st_slab *st_slab_carve_bitmap(void *block, const st_slab_layout *l);
+/* Build a bitmap-mode descriptor at block + colour, objects after it:
+ * every object free, the bits past capacity set so that a scan never
+ * hands them out. colour (a multiple of the object alignment, at most the
+ * layout's unused tail) staggers descriptors: slabs are aligned to 64 KiB
+ * and more, so uncoloured descriptors would all fall in one cache set. */
+ST_HIDDEN st_slab *st_slab_carve_bitmap(void *block, const st_slab_layout *l, size_t colour);
 
 /* The lowest free object at or after the cursor word (marked live), or
  * NULL when the slab is full. The inline st_slab_take() calls it when the
@@ -148,7 +152,7 @@ static inline void *st_slab_take(st_slab *s)
     st_slab_set_live(s, s->cursor, w | (w + 1));
     s->free_count--;
     unsigned idx = s->cursor * 64 + st_ctz(~w);
-    return (void *)(s->block + s->first + (uintptr_t)idx * s->size);
+    return (void *)((uintptr_t)s + s->first + (uintptr_t)idx * s->size); /* descriptor inside */
 }
 
 /* Give back object idx (already validated, live). */
@@ -161,9 +165,16 @@ static inline void st_slab_give(st_slab *s, unsigned idx)
         s->cursor = w;
 }
 
+/* Address of object 0. */
+static inline uintptr_t st_slab_base(const st_slab *s)
+{
+    uintptr_t d = (uintptr_t)s;
+    return (d - s->block < s->block_bytes ? d : s->block) + s->first;
+}
+
 static inline void *st_slab_object(const st_slab *s, unsigned idx)
 {
-    return (void *)(s->block + s->first + (uintptr_t)idx * s->size);
+    return (void *)(st_slab_base(s) + (uintptr_t)idx * s->size);
 }
 static inline bool st_slab_is_live(const st_slab *s, unsigned idx)
 {

@@ -54,7 +54,8 @@ static void walk_segment(walk *w, st_segment *seg)
         uintptr_t e = seg->pages[i], page = (uintptr_t)seg + i * ST_PAGE_SIZE;
         if (e == ST_PAGE_MEDIUM || e == ST_PAGE_MEDIUM_REMOTE) {
             w->st.live_bytes += st_theap_medium_size(seg, (void *)page);
-        } else if (e >= ST_PAGE_SIZE && e == page) { /* a slab starts here */
+        } else if (e >= ST_PAGE_SIZE && st_align_down(e, ST_PAGE_SIZE) == page) {
+            /* the descriptor is on the first page of its slab */
             const st_slab *s = (const st_slab *)e;
             class_totals *c = &w->classes[slab_class_of(s)];
             size_t used = st_slab_used(s);

@@ -32,6 +32,8 @@ st_theap st_empty_heap = {.current = {[0 ... ST_CLASS_COUNT - 1] = &st_full_slab
 static struct {
     st_slab_layout layout;
     unsigned order;
+    unsigned colours;     /* descriptor positions that fit in the unused tail */
+    unsigned colour_step; /* bytes between them: a cache line or the alignment */
 } classes[ST_CLASS_COUNT];
 
 static uint64_t decay_ms = 500;
@@ -61,6 +63,11 @@ void st_theap_configure(uint64_t decay, size_t retain)
                                    st_sizeclass_size(c), st_sizeclass_align(c),
                                    &classes[c].layout))
             st_fatal("malloc", "size class without a slab layout", NULL);
+        const st_slab_layout *l = &classes[c].layout;
+        size_t slack = l->block_bytes - l->first - (size_t)l->capacity * l->size;
+        size_t step = ST_MAX((size_t)64, st_sizeclass_align(c));
+        classes[c].colour_step = (unsigned)step;
+        classes[c].colours = (unsigned)(ST_MIN(slack, ST_PAGE_SIZE - 1) / step + 1);
     }
 }
 
@@ -74,12 +81,14 @@ static void set_state(st_slab *s, unsigned state)
     s->owner_tag = (s->owner_tag & ~STATE_MASK) | (state << STATE_SHIFT);
 }
 
+/* At the tail: the partial list is FIFO, so the slab taken next is the
+ * one that has waited longest and gathered the most frees. */
 static void list_push(st_slab_link *head, st_slab *s)
 {
-    s->link.prev = head;
-    s->link.next = head->next;
-    head->next->prev = &s->link;
-    head->next = &s->link;
+    s->link.next = head;
+    s->link.prev = head->prev;
+    head->prev->next = &s->link;
+    head->prev = &s->link;
 }
 
 static void list_remove(st_slab *s)
@@ -175,7 +184,8 @@ static st_slab *slab_new(st_theap *h, unsigned c)
     void *block = pages_alloc(h, pages, true, &seg);
     if (block == NULL)
         return NULL;
-    st_slab *s = st_slab_carve_bitmap(block, &classes[c].layout);
+    size_t colour = (h->slabs_made++ % classes[c].colours) * classes[c].colour_step;
+    st_slab *s = st_slab_carve_bitmap(block, &classes[c].layout, colour);
     s->owner_tag = c;
     st_segment_set_pages(seg, block, pages, (uintptr_t)s, (uintptr_t)s);
     return s;
@@ -192,26 +202,33 @@ static void slab_release(st_theap *h, st_slab *s)
 /* The slab's pages may be written again: forget which were purged. */
 static void make_current(st_theap *h, st_slab *s)
 {
-    st_segment *seg = segment_of_slab(s);
-    size_t first = (s->block - (uintptr_t)seg) / ST_PAGE_SIZE;
-    for (size_t i = first; i < first + slab_pages(s); i++)
-        seg->purged[i / 64] &= ~((uint64_t)1 << (i % 64));
-    if (s->owner_tag & SCANNED)
+    if (s->owner_tag & SCANNED) {
+        st_segment *seg = segment_of_slab(s);
+        size_t first = (s->block - (uintptr_t)seg) / ST_PAGE_SIZE;
+        for (size_t i = first; i < first + slab_pages(s); i++)
+            seg->purged[i / 64] &= ~((uint64_t)1 << (i % 64));
         s->owner_tag |= RECYCLED;
+    }
     s->owner_tag &= ~SCANNED;
     set_state(s, CURRENT);
     h->current[slab_class(s)] = s;
 }
 
+/* The current slab's cursor word was full: scan on; when the slab is
+ * full, take the oldest partial slab (or a new one) — and only then pay
+ * for housekeeping and for taking in remote frees. */
 void *st_theap_alloc_class(st_theap *h, unsigned c)
 {
-    st_theap_housekeep(h, false);
-    if (__atomic_load_n(&h->remote, __ATOMIC_RELAXED) != NULL)
-        st_theap_collect(h);
     st_slab *s = h->current[c];
-    void *p = s != &st_full_slab ? st_slab_take(s) : NULL;
+    void *p = s != &st_full_slab ? st_slab_take_scan(s) : NULL;
     if (p != NULL)
         return p;
+    st_theap_housekeep(h, false);
+    if (__atomic_load_n(&h->remote, __ATOMIC_RELAXED) != NULL) {
+        st_theap_collect(h);
+        if (h->current[c] != &st_full_slab && (p = st_slab_take_scan(h->current[c])) != NULL)
+            return p;
+    }
     if (s != &st_full_slab)
         set_state(s, FULL);
     h->current[c] = &st_full_slab;
@@ -245,9 +262,9 @@ static bool range_free(const st_slab *s, unsigned lo, unsigned hi)
  * object touches it and the descriptor is not on it. */
 static void purge_slab_page(st_theap *h, st_slab *s, st_segment *seg, size_t page)
 {
-    uintptr_t pa = (uintptr_t)seg + page * ST_PAGE_SIZE, base = s->block + s->first;
+    uintptr_t pa = (uintptr_t)seg + page * ST_PAGE_SIZE, base = st_slab_base(s);
     uint64_t bit = (uint64_t)1 << (page % 64);
-    if (pa < s->block + st_slab_bitmap_desc_size(s->capacity) || (seg->purged[page / 64] & bit))
+    if (pa < (uintptr_t)s + st_slab_bitmap_desc_size(s->capacity) || (seg->purged[page / 64] & bit))
         return;
     if (pa + ST_PAGE_SIZE <= base || pa >= base + (uintptr_t)s->capacity * s->size)
         return; /* padding only: never written */
@@ -280,7 +297,7 @@ static void purge_sparse(st_theap *h, st_slab *s, unsigned word, bool decay)
     size_t first = (s->block - (uintptr_t)seg) / ST_PAGE_SIZE, lo = first,
            hi = first + slab_pages(s) - 1;
     if (s->owner_tag & SCANNED) {
-        uintptr_t base = s->block + s->first;
+        uintptr_t base = st_slab_base(s);
         unsigned last = ST_MIN(word * 64 + 63, s->capacity - 1u);
         lo = (base + (uintptr_t)word * 64 * s->size - (uintptr_t)seg) / ST_PAGE_SIZE;
         hi = (base + ((uintptr_t)last + 1) * s->size - 1 - (uintptr_t)seg) / ST_PAGE_SIZE;
@@ -383,7 +400,7 @@ void st_theap_free_remote(st_segment *seg, void *p, uintptr_t entry)
 {
     if (entry >= ST_PAGE_SIZE) {
         st_slab *s = (st_slab *)entry;
-        uint32_t off = (uint32_t)((uintptr_t)p - s->block - s->first);
+        uint32_t off = (uint32_t)((uintptr_t)p - st_slab_base(s));
         uint32_t idx = st_recip_quot(s->recip, off);
         if (!st_recip_divides(s->recip, off) || idx >= s->capacity)
             st_malloc_fault("free of a pointer inside a block", p);
@@ -411,7 +428,7 @@ static void free_collected(st_theap *h, void *p)
     uintptr_t entry = st_segment_page_tag(seg, p);
     if (entry >= ST_PAGE_SIZE) {
         st_slab *s = (st_slab *)entry;
-        uint32_t idx = st_recip_quot(s->recip, (uint32_t)((uintptr_t)p - s->block - s->first));
+        uint32_t idx = st_recip_quot(s->recip, (uint32_t)((uintptr_t)p - st_slab_base(s)));
         __atomic_fetch_and(st_slab_remote_word(s, idx >> 6), ~((uint64_t)1 << (idx & 63)),
                            __ATOMIC_RELAXED);
         st_theap_free_in_slab(h, s, p);

@@ -43,6 +43,7 @@ typedef struct st_theap {
     size_t dirty_pages; /* free pages not yet purged (an estimate) */
     size_t used_pages;  /* pages of slabs and medium blocks */
     uint64_t purges, purged_bytes;
+    uint64_t slabs_made; /* picks each new slab's colour */
     uint64_t remote_frees; /* atomic: added to by the freeing threads */
     struct st_theap *next_all, *next_abandoned;
 } st_theap;
@@ -121,8 +122,7 @@ static inline void st_theap_free_in_slab(st_theap *h, st_slab *s, void *p)
     w ^= bit;
     st_slab_set_live(s, wi, w);
     uint32_t was_free = s->free_count++;
-    if (wi < s->cursor)
-        s->cursor = wi;
+    s->cursor = ST_MIN(wi, s->cursor); /* random frees: a branch would mispredict half the time */
     /* was_free - 1 wraps for 0 (was full) and reaches capacity - 2 when empty now */
     if (ST_UNLIKELY((w == 0 || was_free - 1 >= s->capacity - 2) &&
                     (s->owner_tag & ST_SLAB_STATE_MASK) != ST_SLAB_CURRENT_TAG))
