@@ -70,6 +70,26 @@ static void fork_child(void)
     st_theap_after_fork_child(tls_heap == &st_empty_heap ? NULL : tls_heap);
 }
 
+static void say_settings(void)
+{
+    char a[21], b[21];
+    st_write_stderr("strata: malloc ");
+    st_write_stderr(strata_version());
+    st_write_stderr(": decay ");
+    st_write_stderr(st_fmt_dec(a, st_opts.decay_ms));
+    st_write_stderr(" ms, retain ");
+    st_write_stderr(st_fmt_dec(b, st_opts.retain_kb));
+    st_write_stderr(" KiB\n");
+}
+
+static ST_COLD void say_failure(size_t n)
+{
+    char a[21];
+    st_write_stderr("strata: out of memory: ");
+    st_write_stderr(st_fmt_dec(a, n));
+    st_write_stderr(" bytes\n");
+}
+
 static ST_NOINLINE void init(void)
 {
     pthread_mutex_lock(&init_lock);
@@ -77,6 +97,8 @@ static ST_NOINLINE void init(void)
         st_options_read(&st_opts);
         st_theap_configure(st_opts.decay_ms, (size_t)st_opts.retain_kb / 4);
         pthread_key_create(&exit_key, thread_exit);
+        if (st_opts.verbose)
+            say_settings();
         __atomic_store_n(&initialized, 1, __ATOMIC_RELEASE);
         /* these may allocate: the flag is already set */
         pthread_atfork(fork_prepare, fork_parent, fork_child);
@@ -149,8 +171,11 @@ static ST_NOINLINE void *alloc_slow(size_t n, size_t align)
         st_segment_cache_flush();
         p = heap_alloc(h, n, align);
     }
-    if (p == NULL)
+    if (p == NULL) {
+        if (st_opts.verbose)
+            say_failure(n);
         errno = ENOMEM;
+    }
     return p;
 }
 
