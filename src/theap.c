@@ -283,32 +283,32 @@ static bool is_sparse(const st_slab *s)
     return (size_t)s->free_count * 4 >= (size_t)s->capacity * 3;
 }
 
-/* A word of a sparse PARTIAL slab became 0: purge the pages of its
- * objects, or, the first time, every page of the slab. Once per slab
- * life: a slab that is reused after a purge (RECYCLED) is left to the
- * decay, so a slab that cycles between busy and sparse cannot thrash. */
-static void purge_sparse(st_theap *h, st_slab *s, unsigned word, bool decay)
+/* Objects first..last of a sparse PARTIAL slab were freed: purge the
+ * pages they cover that hold no live object — or, the first time, every
+ * such page of the slab. Once per slab life: a slab that is reused after
+ * a purge (RECYCLED) is left to the decay, so a slab that cycles between
+ * busy and sparse cannot thrash. */
+static void purge_sparse(st_theap *h, st_slab *s, unsigned first, unsigned last, bool decay)
 {
     if (!is_sparse(s) || ((s->owner_tag & RECYCLED) && !decay))
         return;
     if (decay)
         s->owner_tag &= ~SCANNED;
     st_segment *seg = segment_of_slab(s);
-    size_t first = (s->block - (uintptr_t)seg) / ST_PAGE_SIZE, lo = first,
-           hi = first + slab_pages(s) - 1;
+    size_t lo = (s->block - (uintptr_t)seg) / ST_PAGE_SIZE, hi = lo + slab_pages(s) - 1;
     if (s->owner_tag & SCANNED) {
-        uintptr_t base = st_slab_base(s);
-        unsigned last = ST_MIN(word * 64 + 63, s->capacity - 1u);
-        lo = (base + (uintptr_t)word * 64 * s->size - (uintptr_t)seg) / ST_PAGE_SIZE;
-        hi = (base + ((uintptr_t)last + 1) * s->size - 1 - (uintptr_t)seg) / ST_PAGE_SIZE;
+        uintptr_t base = st_slab_base(s) - (uintptr_t)seg;
+        lo = (base + (uintptr_t)first * s->size) / ST_PAGE_SIZE;
+        hi = (base + ((uintptr_t)last + 1) * s->size - 1) / ST_PAGE_SIZE;
     }
     s->owner_tag |= SCANNED;
     for (size_t page = lo; page <= hi; page++)
         purge_slab_page(h, s, seg, page);
 }
 
-void st_theap_slab_event(st_theap *h, st_slab *s, unsigned word)
+void st_theap_slab_event(st_theap *h, st_slab *s, unsigned idx)
 {
+    unsigned word = idx / 64;
     unsigned state = slab_state(s);
     if (state == CURRENT)
         return;
@@ -321,7 +321,9 @@ void st_theap_slab_event(st_theap *h, st_slab *s, unsigned word)
         list_push(&h->partial[slab_class(s)], s);
     }
     if (st_slab_live(s, word) == 0)
-        purge_sparse(h, s, word, false);
+        purge_sparse(h, s, word * 64, ST_MIN(word * 64 + 63, s->capacity - 1), false);
+    else if (s->size >= ST_SLAB_BIG_OBJECT)
+        purge_sparse(h, s, idx, idx, false);
 }
 
 /* ---- medium blocks ------------------------------------------------------------ */
@@ -465,7 +467,7 @@ static void decay_pass(st_theap *h, uint64_t now, bool force)
             slab_release(h, s);
         }
         for (st_slab_link *l = h->partial[c].next; l != &h->partial[c]; l = l->next)
-            purge_sparse(h, (st_slab *)(uintptr_t)((char *)l - offsetof(st_slab, link)), 0, true);
+            purge_sparse(h, (st_slab *)(uintptr_t)((char *)l - offsetof(st_slab, link)), 0, 0, true);
     }
     st_segment *next;
     for (st_segment *seg = h->segments; seg != NULL; seg = next) {

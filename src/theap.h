@@ -69,9 +69,10 @@ ST_HIDDEN void st_theap_abandon(st_theap *h);
 ST_HIDDEN void *st_theap_alloc_class(st_theap *h, unsigned c);
 ST_HIDDEN void *st_theap_alloc_medium(st_theap *h, size_t size, size_t align);
 
-/* A slab changed state on a free: full → partial, partial → empty, or a
- * bitmap word became 0 (pages may have no live object left). */
-ST_HIDDEN void st_theap_slab_event(st_theap *h, st_slab *s, unsigned word);
+/* A free of object idx changed something in a slab that is not current:
+ * full → partial, partial → empty, a bitmap word became 0, or an object
+ * of a page's size class was freed (pages may have no live object left). */
+ST_HIDDEN void st_theap_slab_event(st_theap *h, st_slab *s, unsigned idx);
 /* Free of a medium block by its owner; entry is its page-table entry. */
 ST_HIDDEN void st_theap_free_medium(st_theap *h, st_segment *seg, void *p, uintptr_t entry);
 /* Free by a thread that does not own the segment. */
@@ -102,6 +103,9 @@ ST_HIDDEN ST_COLD void st_free_fault(const char *fault, const void *p);
 
 #define ST_SLAB_CURRENT_TAG (1u << 8) /* owner_tag state bits of a CURRENT slab (theap.c) */
 #define ST_SLAB_STATE_MASK (3u << 8)
+/* Objects this large are at most four to a page: their pages empty long
+ * before a bitmap word does, so each of their frees is looked at. */
+#define ST_SLAB_BIG_OBJECT 1024u
 
 /* Free object p of slab s, owned by h: validate (an object start, live),
  * clear its bit, and let the heap react when a slab that is not the
@@ -124,9 +128,9 @@ static inline void st_theap_free_in_slab(st_theap *h, st_slab *s, void *p)
     uint32_t was_free = s->free_count++;
     s->cursor = ST_MIN(wi, s->cursor); /* random frees: a branch would mispredict half the time */
     /* was_free - 1 wraps for 0 (was full) and reaches capacity - 2 when empty now */
-    if (ST_UNLIKELY((w == 0 || was_free - 1 >= s->capacity - 2) &&
+    if (ST_UNLIKELY((w == 0 || was_free - 1 >= s->capacity - 2 || s->size >= ST_SLAB_BIG_OBJECT) &&
                     (s->owner_tag & ST_SLAB_STATE_MASK) != ST_SLAB_CURRENT_TAG))
-        st_theap_slab_event(h, s, wi);
+        st_theap_slab_event(h, s, idx);
 }
 
 #endif /* ST_THEAP_H */
