@@ -48,6 +48,6 @@ void st_options_read(st_options *o)
     if (o->stats_file != NULL && *o->stats_file == 0)
         o->stats_file = NULL;
     o->verbose = flag("STRATA_VERBOSE");
-    o->decay_ms = number("STRATA_DECAY_MS", 500, 0, 60000);
+    o->decay_ms = number("STRATA_DECAY_MS", 1000, 0, 60000);
     o->retain_kb = number("STRATA_RETAIN_KB", 4096, 0, 1u << 22);
 }

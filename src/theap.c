@@ -36,12 +36,13 @@ static struct {
     unsigned colour_step; /* bytes between them: a cache line or the alignment */
 } classes[ST_CLASS_COUNT];
 
-static uint64_t decay_ms = 500;
+static uint64_t decay_ms = 1000;
 static size_t retain_pages = 1024;
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static st_theap *all_heaps, *abandoned_heaps;
 static uint64_t abandon_count, adopt_count; /* under registry_lock */
+static unsigned active_heaps;               /* atomic: heaps with a live thread */
 
 _Noreturn void st_malloc_fault(const char *fault, const void *p) { st_fatal("malloc", fault, p); }
 void st_free_fault(const char *fault, const void *p) { st_fatal("malloc", fault, p); }
@@ -280,17 +281,22 @@ static void purge_slab_page(st_theap *h, st_slab *s, st_segment *seg, size_t pag
 
 static bool is_sparse(const st_slab *s)
 {
-    return (size_t)s->free_count * 4 >= (size_t)s->capacity * 3;
+    return (size_t)s->free_count * 8 >= (size_t)s->capacity * 7;
 }
 
 /* Objects first..last of a sparse PARTIAL slab were freed: purge the
  * pages they cover that hold no live object — or, the first time, every
- * such page of the slab. Once per slab life: a slab that is reused after
- * a purge (RECYCLED) is left to the decay, so a slab that cycles between
- * busy and sparse cannot thrash. */
+ * such page of the slab. At once only in a process with one active heap:
+ * with more, every madvise interrupts the other threads' CPUs to flush
+ * their TLBs (that cost a fifth of a two-thread churn's speed), so the
+ * decay does it in batches. And once per slab life: a slab that is reused
+ * after a purge (RECYCLED) is left to the decay, so a slab that cycles
+ * between busy and sparse cannot thrash. */
 static void purge_sparse(st_theap *h, st_slab *s, unsigned first, unsigned last, bool decay)
 {
-    if (!is_sparse(s) || ((s->owner_tag & RECYCLED) && !decay))
+    if (!is_sparse(s))
+        return;
+    if (!decay && ((s->owner_tag & RECYCLED) || __atomic_load_n(&active_heaps, __ATOMIC_RELAXED) > 1))
         return;
     if (decay)
         s->owner_tag &= ~SCANNED;
@@ -531,8 +537,10 @@ st_theap *st_theap_acquire(void)
         adopt_count++;
     } else
         h = heap_new();
-    if (h != NULL)
+    if (h != NULL) {
         __atomic_store_n(&h->state, ST_HEAP_ACTIVE, __ATOMIC_RELEASE);
+        __atomic_fetch_add(&active_heaps, 1, __ATOMIC_RELAXED);
+    }
     pthread_mutex_unlock(&registry_lock);
     return h;
 }
@@ -542,6 +550,7 @@ void st_theap_abandon(st_theap *h)
     st_theap_housekeep(h, true);
     pthread_mutex_lock(&registry_lock);
     __atomic_store_n(&h->state, ST_HEAP_ABANDONED, __ATOMIC_RELEASE);
+    __atomic_fetch_sub(&active_heaps, 1, __ATOMIC_RELAXED);
     h->next_abandoned = abandoned_heaps;
     __atomic_store_n(&abandoned_heaps, h, __ATOMIC_RELAXED);
     abandon_count++;
@@ -566,6 +575,7 @@ void st_theap_after_fork_child(st_theap *self)
     for (st_theap *h = all_heaps; h != NULL; h = h->next_all)
         if (h != self && h->state == ST_HEAP_ACTIVE) {
             h->state = ST_HEAP_ABANDONED;
+            active_heaps--;
             h->next_abandoned = abandoned_heaps;
             abandoned_heaps = h;
         }
