@@ -7,10 +7,18 @@
  * large block of ours, so a foreign pointer is never read. The header's
  * state word is swapped atomically on free, which turns a double free
  * racing with the first into a clean abort instead of two munmaps.
+ *
+ * Freed mappings wait in a small cache (at most CACHE_SLOTS of them and
+ * CACHE_BYTES in all) for the decay time, so a program that frees and
+ * allocates large blocks in turn neither pays munmap, mmap and a page
+ * fault per page each time nor hands the kernel work for nothing. A
+ * cached mapping keeps its chunk bits and its FREED header: a free of it
+ * is still a double free.
  */
 #include "large.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "os.h"
@@ -30,7 +38,17 @@ typedef struct large_header {
 
 _Static_assert(sizeof(large_header) == ST_LARGE_HEADER, "the header fills the bytes before a block");
 
+#define CACHE_SLOTS 16
+#define CACHE_BYTES ((size_t)128 << 20)
+
 static size_t live_blocks, mapped_bytes, usable_bytes; /* atomics */
+
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct cached {
+    struct large_header *h;
+    uint64_t freed_ms;
+} cache[CACHE_SLOTS];
+static size_t cache_count, cache_bytes;
 
 static large_header *header_of(const void *p) { return (large_header *)((uintptr_t)p - ST_LARGE_HEADER); }
 
@@ -54,12 +72,103 @@ static void account(long blocks, long map, long usable)
     __atomic_fetch_add(&usable_bytes, (size_t)usable, __ATOMIC_RELAXED);
 }
 
+/* Is cached mapping a a better pick than b for `map` bytes? The smallest
+ * that holds them, else the largest (grown by mremap, its pages kept). */
+static bool better(size_t a, size_t b, size_t map)
+{
+    if ((a >= map) != (b >= map))
+        return a >= map;
+    return a >= map ? a < b : a > b;
+}
+
+/* The best cached mapping for `map` bytes, out of the cache; NULL if
+ * none. Its resident pages are what is worth reusing: no fault for them. */
+static large_header *cache_take(size_t map)
+{
+    pthread_mutex_lock(&cache_lock);
+    size_t best = CACHE_SLOTS;
+    for (size_t i = 0; i < cache_count; i++)
+        if (best == CACHE_SLOTS || better(cache[i].h->map_size, cache[best].h->map_size, map))
+            best = i;
+    large_header *h = NULL;
+    if (best != CACHE_SLOTS) {
+        h = cache[best].h;
+        cache_bytes -= h->map_size;
+        cache[best] = cache[--cache_count];
+    }
+    pthread_mutex_unlock(&cache_lock);
+    return h;
+}
+
+static bool cache_put(large_header *h, uint64_t now_ms)
+{
+    bool kept = false;
+    pthread_mutex_lock(&cache_lock);
+    if (cache_count < CACHE_SLOTS && cache_bytes + h->map_size <= CACHE_BYTES) {
+        cache[cache_count++] = (struct cached){h, now_ms};
+        cache_bytes += h->map_size;
+        kept = true;
+    }
+    pthread_mutex_unlock(&cache_lock);
+    return kept;
+}
+
+static void unmap(large_header *h)
+{
+    uintptr_t base = h->base;
+    size_t map = h->map_size;
+    st_chunk_mark(st_chunk_large_bits, base, map, false);
+    account(0, -(long)map, 0);
+    st_os_unmap((void *)base, map);
+}
+
+size_t st_large_decay(uint64_t now_ms, uint64_t decay_ms, bool all)
+{
+    large_header *gone[CACHE_SLOTS];
+    size_t n = 0;
+    pthread_mutex_lock(&cache_lock);
+    for (size_t i = 0; i < cache_count;) {
+        if (all || now_ms - cache[i].freed_ms >= decay_ms) {
+            gone[n++] = cache[i].h;
+            cache_bytes -= cache[i].h->map_size;
+            cache[i] = cache[--cache_count];
+        } else {
+            i++;
+        }
+    }
+    pthread_mutex_unlock(&cache_lock);
+    for (size_t i = 0; i < n; i++)
+        unmap(gone[i]);
+    return n;
+}
+
+void st_large_at_fork(int phase)
+{
+    if (phase == 0)
+        pthread_mutex_lock(&cache_lock);
+    else if (phase == 1)
+        pthread_mutex_unlock(&cache_lock);
+    else
+        pthread_mutex_init(&cache_lock, NULL);
+}
+
 void *st_large_alloc(size_t size, size_t align)
 {
     size_t offset = block_offset(align), map;
     if (!map_size_for(size, offset, &map)) {
         errno = ENOMEM;
         return NULL;
+    }
+    large_header *cached = offset == ST_LARGE_HEADER ? cache_take(map) : NULL;
+    if (cached != NULL) {
+        account(1, 0, (long)cached->size);
+        __atomic_store_n(&cached->state, LIVE, __ATOMIC_RELEASE);
+        if (cached->map_size >= map)
+            return (void *)cached->user; /* as it is: no syscall, no fault */
+        void *p = st_large_realloc((void *)cached->user, size);
+        if (p != NULL)
+            return p;
+        st_large_free((void *)cached->user, 0); /* could not resize: back to the cache */
     }
     void *base = st_os_map_aligned(map, ST_MAX(align, ST_SEGMENT_SIZE));
     if (base == NULL) {
@@ -89,18 +198,16 @@ st_large_status st_large_lookup(const void *p)
     return state == LIVE ? ST_LARGE_OK : state == FREED ? ST_LARGE_FREED : ST_LARGE_INSIDE;
 }
 
-st_large_status st_large_free(void *p)
+st_large_status st_large_free(void *p, uint64_t now_ms)
 {
     large_header *h = header_of(p);
     uint64_t expect = LIVE;
     if (!__atomic_compare_exchange_n(&h->state, &expect, FREED, false, __ATOMIC_ACQ_REL,
                                      __ATOMIC_ACQUIRE))
         return ST_LARGE_FREED;
-    uintptr_t base = h->base;
-    size_t map = h->map_size;
-    st_chunk_mark(st_chunk_large_bits, base, map, false);
-    account(-1, -(long)map, -(long)h->size);
-    st_os_unmap((void *)base, map);
+    account(-1, 0, -(long)h->size);
+    if (h->user - h->base != ST_LARGE_HEADER || !cache_put(h, now_ms))
+        unmap(h);
     return ST_LARGE_OK;
 }
 

@@ -5,6 +5,7 @@
  * 4 MiB boundary (so no other mapping of ours shares its chunks) and
  * every chunk it covers is marked in the chunk map; a 64-byte header sits
  * just below the block. realloc moves pages with mremap, never copies.
+ * Freed mappings are cached for the decay time and reused.
  * Thread-safe without locks: a block belongs to whoever holds it.
  */
 #ifndef ST_LARGE_H
@@ -22,9 +23,14 @@ ST_HIDDEN void *st_large_alloc(size_t size, size_t align);
 typedef enum { ST_LARGE_OK, ST_LARGE_NOT_OURS, ST_LARGE_INSIDE, ST_LARGE_FREED } st_large_status;
 ST_HIDDEN st_large_status st_large_lookup(const void *p);
 
-/* Unmap the block at p (st_large_lookup said OK); ST_LARGE_FREED if
- * another free got there first. */
-ST_HIDDEN st_large_status st_large_free(void *p);
+/* Free the block at p (st_large_lookup said OK): its mapping is cached
+ * for reuse or unmapped; ST_LARGE_FREED if another free got there first. */
+ST_HIDDEN st_large_status st_large_free(void *p, uint64_t now_ms);
+/* Unmap the cached mappings freed decay_ms ago or more (all of them with
+ * `all`); returns how many. */
+ST_HIDDEN size_t st_large_decay(uint64_t now_ms, uint64_t decay_ms, bool all);
+/* pthread_atfork phases: 0 prepare, 1 parent, 2 child. */
+ST_HIDDEN void st_large_at_fork(int phase);
 ST_HIDDEN size_t st_large_usable_size(const void *p);
 /* Resize in place or by moving the pages; NULL (block untouched, errno
  * ENOMEM) if the address space is exhausted. */

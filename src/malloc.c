@@ -52,20 +52,28 @@ static void thread_exit(void *heap)
     st_theap_abandon(heap);
 }
 
+/* Every lock is held across fork, so the child finds none taken by a
+ * thread that does not exist there. */
 static void fork_prepare(void)
 {
     pthread_mutex_lock(&shared_lock);
     st_theap_lock_all();
+    st_segment_at_fork(0);
+    st_large_at_fork(0);
 }
 
 static void fork_parent(void)
 {
+    st_large_at_fork(1);
+    st_segment_at_fork(1);
     st_theap_unlock_all();
     pthread_mutex_unlock(&shared_lock);
 }
 
 static void fork_child(void)
 {
+    st_large_at_fork(2);
+    st_segment_at_fork(2);
     pthread_mutex_init(&shared_lock, NULL);
     st_theap_after_fork_child(tls_heap == &st_empty_heap ? NULL : tls_heap);
 }
@@ -227,7 +235,7 @@ static ST_NOINLINE void free_outside_segments(void *p)
         return;
     switch (st_large_lookup(p)) {
     case ST_LARGE_OK:
-        if (st_large_free(p) == ST_LARGE_OK)
+        if (st_large_free(p, st_theap_now_ms()) == ST_LARGE_OK)
             return;
         st_malloc_fault("double free", p); /* another free got there first */
     case ST_LARGE_FREED:
@@ -402,7 +410,7 @@ STRATA_API int strata_malloc_trim(size_t pad)
         before = h->purged_bytes;
         st_theap_housekeep(h, true);
     }
-    size_t flushed = st_segment_cache_flush();
+    size_t flushed = st_segment_cache_flush() + st_large_decay(0, 0, true);
     return (h != &st_empty_heap && h->purged_bytes != before) || flushed > 0;
 }
 

@@ -121,6 +121,16 @@ size_t st_segment_cache_flush(void)
     return n;
 }
 
+void st_segment_at_fork(int phase)
+{
+    if (phase == 0)
+        pthread_mutex_lock(&cache_lock);
+    else if (phase == 1)
+        pthread_mutex_unlock(&cache_lock);
+    else
+        pthread_mutex_init(&cache_lock, NULL);
+}
+
 size_t st_segment_cached(void)
 {
     pthread_mutex_lock(&cache_lock);

@@ -90,6 +90,8 @@ ST_HIDDEN void st_segment_release(st_segment *seg);
 /* Unmap every cached free segment; returns how many. */
 ST_HIDDEN size_t st_segment_cache_flush(void);
 ST_HIDDEN size_t st_segment_cached(void);
+/* pthread_atfork phases: 0 prepare, 1 parent, 2 child. */
+ST_HIDDEN void st_segment_at_fork(int phase);
 
 /* Pages: `pages` rounded to a power of two aligned to its size when
  * `aligned`, else exactly `pages` (aligned to a page). NULL if no room.

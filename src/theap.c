@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "large.h"
 #include "os.h"
 
 #define STATE_SHIFT 8
@@ -47,7 +48,7 @@ static unsigned active_heaps;               /* atomic: heaps with a live thread 
 _Noreturn void st_malloc_fault(const char *fault, const void *p) { st_fatal("malloc", fault, p); }
 void st_free_fault(const char *fault, const void *p) { st_fatal("malloc", fault, p); }
 
-static uint64_t now_ms(void)
+uint64_t st_theap_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
@@ -166,7 +167,7 @@ static void purge_segment(st_theap *h, st_segment *seg)
  * waiting for the decay. */
 static void pages_free(st_theap *h, st_segment *seg, void *run)
 {
-    size_t pages = st_segment_free_pages(seg, run, now_ms());
+    size_t pages = st_segment_free_pages(seg, run, st_theap_now_ms());
     h->dirty_pages += pages;
     h->used_pages -= pages;
     if (h->dirty_pages > ST_MAX(retain_pages, h->used_pages)) {
@@ -487,6 +488,7 @@ static void decay_pass(st_theap *h, uint64_t now, bool force)
     }
     if (h->segments == NULL)
         h->dirty_pages = 0;
+    st_large_decay(now, decay_ms, force);
 }
 
 /* Heaps whose threads are gone have no activity of their own: an active
@@ -503,7 +505,7 @@ static void housekeep_abandoned(uint64_t now)
 
 void st_theap_housekeep(st_theap *h, bool force)
 {
-    uint64_t now = now_ms();
+    uint64_t now = st_theap_now_ms();
     if (!force && now < h->next_decay_ms)
         return;
     decay_pass(h, now, force);

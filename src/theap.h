@@ -56,6 +56,9 @@ ST_HIDDEN extern st_slab st_full_slab;
  * makes or adopts a real one. */
 ST_HIDDEN extern st_theap st_empty_heap;
 
+/* Milliseconds of a coarse monotonic clock (the decay's). */
+ST_HIDDEN uint64_t st_theap_now_ms(void);
+
 /* Options the heaps obey (set once at start). */
 ST_HIDDEN void st_theap_configure(uint64_t decay_ms, size_t retain_pages);
 
