@@ -113,13 +113,11 @@ static bool cache_put(large_header *h, uint64_t now_ms)
     return kept;
 }
 
+/* Unmap a mapping that is no longer counted as live. */
 static void unmap(large_header *h)
 {
-    uintptr_t base = h->base;
-    size_t map = h->map_size;
-    st_chunk_mark(st_chunk_large_bits, base, map, false);
-    account(0, -(long)map, 0);
-    st_os_unmap((void *)base, map);
+    st_chunk_mark(st_chunk_large_bits, h->base, h->map_size, false);
+    st_os_unmap((void *)h->base, h->map_size);
 }
 
 size_t st_large_decay(uint64_t now_ms, uint64_t decay_ms, bool all)
@@ -152,7 +150,7 @@ void st_large_at_fork(int phase)
         pthread_mutex_init(&cache_lock, NULL);
 }
 
-void *st_large_alloc(size_t size, size_t align)
+void *st_large_alloc(size_t size, size_t align, bool *fresh)
 {
     size_t offset = block_offset(align), map;
     if (!map_size_for(size, offset, &map)) {
@@ -161,7 +159,9 @@ void *st_large_alloc(size_t size, size_t align)
     }
     large_header *cached = offset == ST_LARGE_HEADER ? cache_take(map) : NULL;
     if (cached != NULL) {
-        account(1, 0, (long)cached->size);
+        if (fresh != NULL)
+            *fresh = false;
+        account(1, (long)cached->map_size, (long)cached->size);
         __atomic_store_n(&cached->state, LIVE, __ATOMIC_RELEASE);
         if (cached->map_size >= map)
             return (void *)cached->user; /* as it is: no syscall, no fault */
@@ -180,6 +180,8 @@ void *st_large_alloc(size_t size, size_t align)
                         .user = (uintptr_t)base + offset, .size = map - offset};
     st_chunk_mark(st_chunk_large_bits, (uintptr_t)base, map, true);
     account(1, (long)map, (long)h->size);
+    if (fresh != NULL)
+        *fresh = true;
     return (void *)h->user;
 }
 
@@ -205,7 +207,7 @@ st_large_status st_large_free(void *p, uint64_t now_ms)
     if (!__atomic_compare_exchange_n(&h->state, &expect, FREED, false, __ATOMIC_ACQ_REL,
                                      __ATOMIC_ACQUIRE))
         return ST_LARGE_FREED;
-    account(-1, 0, -(long)h->size);
+    account(-1, -(long)h->map_size, -(long)h->size);
     if (h->user - h->base != ST_LARGE_HEADER || !cache_put(h, now_ms))
         unmap(h);
     return ST_LARGE_OK;
@@ -252,6 +254,14 @@ void *st_large_realloc(void *p, size_t size)
         return NULL;
     }
     return (void *)remapped(base, old_map, offset, (uintptr_t)to, map)->user;
+}
+
+size_t st_large_cached_bytes(void)
+{
+    pthread_mutex_lock(&cache_lock);
+    size_t n = cache_bytes;
+    pthread_mutex_unlock(&cache_lock);
+    return n;
 }
 
 void st_large_totals(size_t *blocks, size_t *mapped, size_t *usable)

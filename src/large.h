@@ -16,8 +16,9 @@
 #define ST_LARGE_HEADER ((size_t)64)
 
 /* A block of `size` bytes aligned to `align` (a power of two), or NULL
- * with errno ENOMEM. Fresh pages: zero. */
-ST_HIDDEN void *st_large_alloc(size_t size, size_t align);
+ * with errno ENOMEM. *fresh (if not NULL): true when the pages are new
+ * from the OS, hence zero; false for a reused mapping. */
+ST_HIDDEN void *st_large_alloc(size_t size, size_t align, bool *fresh);
 
 /* What a pointer in a large-block chunk is. */
 typedef enum { ST_LARGE_OK, ST_LARGE_NOT_OURS, ST_LARGE_INSIDE, ST_LARGE_FREED } st_large_status;
@@ -36,6 +37,8 @@ ST_HIDDEN size_t st_large_usable_size(const void *p);
  * ENOMEM) if the address space is exhausted. */
 ST_HIDDEN void *st_large_realloc(void *p, size_t size);
 
+/* Bytes of freed mappings kept for reuse. */
+ST_HIDDEN size_t st_large_cached_bytes(void);
 /* Live large blocks, their mapped bytes and their usable bytes. */
 ST_HIDDEN void st_large_totals(size_t *blocks, size_t *mapped, size_t *usable);
 

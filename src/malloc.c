@@ -152,7 +152,7 @@ static void *heap_alloc(st_theap *h, size_t n, size_t align)
         return st_theap_alloc_class(h, (unsigned)c);
     if (n <= ST_MEDIUM_MAX && align <= ST_MEDIUM_MAX)
         return st_theap_alloc_medium(h, n, align);
-    return st_large_alloc(n, align);
+    return st_large_alloc(n, align, NULL);
 }
 
 static void *shared_alloc(size_t n, size_t align)
@@ -309,9 +309,12 @@ STRATA_API void *strata_calloc(size_t count, size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    void *p = strata_malloc(n);
-    if (p != NULL && !(n > ST_MEDIUM_MAX && st_segment_of(p) == NULL))
-        memset(p, 0, n); /* a large block is fresh from mmap: already zero */
+    bool fresh = false;
+    void *p = n > ST_MEDIUM_MAX ? st_large_alloc(n, ALIGN_DEFAULT, &fresh) : NULL;
+    if (p == NULL)
+        p = strata_malloc(n); /* small, medium, or the retry after trimming */
+    if (p != NULL && !fresh)
+        memset(p, 0, n); /* pages fresh from mmap are zero already */
     return p;
 }
 

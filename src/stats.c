@@ -87,7 +87,7 @@ static void walk_all(walk *w)
     w->st.segments += cached;
     w->st.mapped_bytes += cached * ST_SEGMENT_SIZE;
     st_large_totals(&w->st.large_blocks, &w->st.large_bytes, &w->large_usable);
-    w->st.mapped_bytes += w->st.large_bytes;
+    w->st.mapped_bytes += w->st.large_bytes + st_large_cached_bytes();
     w->st.live_bytes += w->large_usable;
     w->st.resident_bytes += w->st.large_bytes; /* an upper bound: large pages are touched by use */
     st_theap_counters(&w->st.abandoned, &w->st.adopted);
