@@ -33,6 +33,8 @@
 
 static __thread st_theap *tls_heap __attribute__((tls_model("initial-exec"))) = &st_empty_heap;
 static __thread bool tls_exiting __attribute__((tls_model("initial-exec")));
+static __thread st_remote_batch tls_batch __attribute__((tls_model("initial-exec")));
+static __thread bool tls_exit_hooked __attribute__((tls_model("initial-exec")));
 
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 static int initialized; /* atomic: 0, then 1 once the options are read */
@@ -45,11 +47,15 @@ static st_theap *shared_heap;
 
 /* ---- start-up, thread exit, fork ------------------------------------------- */
 
+/* The thread-exit key's destructor: its value is the thread's heap, or
+ * &st_empty_heap for a thread that only freed (its batch must go out). */
 static void thread_exit(void *heap)
 {
+    st_theap_remote_flush(&tls_batch);
     tls_heap = &st_empty_heap;
     tls_exiting = true;
-    st_theap_abandon(heap);
+    if (heap != &st_empty_heap)
+        st_theap_abandon(heap);
 }
 
 /* Every lock is held across fork, so the child finds none taken by a
@@ -128,9 +134,12 @@ static st_theap *thread_heap(void)
     if (h == NULL)
         return NULL;
     tls_heap = h;
+    tls_exit_hooked = true;
     pthread_setspecific(exit_key, h);
     return h;
 }
+
+void st_malloc_flush_batch(void) { st_theap_remote_flush(&tls_batch); }
 
 /* ---- allocation ---------------------------------------------------------------- */
 
@@ -167,6 +176,7 @@ static void *shared_alloc(size_t n, size_t align)
 
 static ST_NOINLINE void *alloc_slow(size_t n, size_t align)
 {
+    st_theap_remote_flush(&tls_batch);
     if (ST_UNLIKELY(n > PTRDIFF_MAX)) {
         errno = ENOMEM;
         return NULL;
@@ -190,6 +200,7 @@ static ST_NOINLINE void *alloc_slow(size_t n, size_t align)
 /* The fast path's miss for a heap that exists: the class's next slab. */
 static ST_NOINLINE void *class_slow(st_theap *h, unsigned c)
 {
+    st_theap_remote_flush(&tls_batch);
     void *p = st_theap_alloc_class(h, c);
     if (ST_UNLIKELY(p == NULL))
         return alloc_slow(st_sizeclass_size(c), ALIGN_DEFAULT); /* trims and retries */
@@ -200,6 +211,7 @@ static ST_NOINLINE void *class_slow(st_theap *h, unsigned c)
  * (a tail call from the fast path, which stays frameless). */
 static ST_NOINLINE void *tick(st_theap *h, void *p)
 {
+    st_theap_remote_flush(&tls_batch);
     h->tick = ST_THEAP_TICK;
     st_theap_housekeep(h, false);
     return p;
@@ -250,10 +262,20 @@ static ST_NOINLINE void free_outside_segments(void *p)
 
 static ST_NOINLINE void free_slow(st_theap *h, st_segment *seg, void *p, uintptr_t entry)
 {
-    if (seg->owner != h)
-        st_theap_free_remote(seg, p, entry);
-    else
-        st_theap_free_medium(h, seg, p, entry);
+    if (seg->owner == h)
+        return st_theap_free_medium(h, seg, p, entry);
+    if (ST_UNLIKELY(!tls_exit_hooked)) {
+        /* a thread that frees without allocating still needs its exit
+         * hook, to hand over the blocks left in its batch */
+        tls_exit_hooked = true;
+        if (h == &st_empty_heap && !tls_exiting)
+            pthread_setspecific(exit_key, &st_empty_heap);
+    }
+    if (tls_exiting)
+        st_theap_remote_flush(&tls_batch); /* no destructor will run again */
+    st_theap_free_remote(seg, p, entry, &tls_batch);
+    if (tls_exiting)
+        st_theap_remote_flush(&tls_batch);
 }
 
 STRATA_API void strata_free(void *p)
@@ -407,6 +429,7 @@ STRATA_API void strata_free_aligned_sized(void *p, size_t align, size_t size)
 STRATA_API int strata_malloc_trim(size_t pad)
 {
     (void)pad;
+    st_theap_remote_flush(&tls_batch);
     st_theap *h = tls_heap;
     uint64_t before = 0;
     if (h != &st_empty_heap) {

@@ -377,16 +377,6 @@ void st_theap_free_medium(st_theap *h, st_segment *seg, void *p, uintptr_t entry
 
 /* ---- remote frees --------------------------------------------------------------- */
 
-static void remote_push(st_theap *owner, void *p)
-{
-    void *head = __atomic_load_n(&owner->remote, __ATOMIC_RELAXED);
-    do
-        *(void **)p = head;
-    while (!__atomic_compare_exchange_n(&owner->remote, &head, p, true, __ATOMIC_RELEASE,
-                                        __ATOMIC_RELAXED));
-    __atomic_fetch_add(&owner->remote_frees, 1, __ATOMIC_RELAXED);
-}
-
 /* Blocks freed into a heap whose thread is gone: nobody would take them
  * in until a new thread adopts the heap, so the freeing thread does it,
  * holding the registry lock as the owner's stand-in (adoption takes the
@@ -403,9 +393,41 @@ static void reclaim(st_theap *h)
     pthread_mutex_unlock(&registry_lock);
 }
 
+/* Hand a batch's chain to its owner with one CAS. */
+void st_theap_remote_flush(st_remote_batch *b)
+{
+    if (b->head == NULL)
+        return;
+    st_theap *owner = b->owner;
+    void *old = __atomic_load_n(&owner->remote, __ATOMIC_RELAXED);
+    do
+        *(void **)b->tail = old;
+    while (!__atomic_compare_exchange_n(&owner->remote, &old, b->head, true, __ATOMIC_RELEASE,
+                                        __ATOMIC_RELAXED));
+    __atomic_fetch_add(&owner->remote_frees, b->count, __ATOMIC_RELAXED);
+    b->head = b->tail = NULL;
+    b->count = 0;
+    if (__atomic_load_n(&owner->state, __ATOMIC_ACQUIRE) == ST_HEAP_ABANDONED)
+        reclaim(owner);
+}
+
+static void batch_add(st_remote_batch *b, st_theap *owner, void *p)
+{
+    if (b->owner != owner) {
+        st_theap_remote_flush(b);
+        b->owner = owner;
+    }
+    *(void **)p = b->head;
+    if (b->head == NULL)
+        b->tail = p;
+    b->head = p;
+    if (++b->count >= ST_REMOTE_BATCH)
+        st_theap_remote_flush(b);
+}
+
 /* Mark the block freed (so a second free aborts here, at once) before
  * publishing it: after the push the owner may reuse it any time. */
-void st_theap_free_remote(st_segment *seg, void *p, uintptr_t entry)
+void st_theap_free_remote(st_segment *seg, void *p, uintptr_t entry, st_remote_batch *batch)
 {
     if (entry >= ST_PAGE_SIZE) {
         st_slab *s = (st_slab *)entry;
@@ -424,10 +446,7 @@ void st_theap_free_remote(st_segment *seg, void *p, uintptr_t entry)
                                          false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
             page_fault(p, entry == ST_PAGE_MEDIUM ? expect : entry);
     }
-    st_theap *owner = seg->owner;
-    remote_push(owner, p);
-    if (__atomic_load_n(&owner->state, __ATOMIC_ACQUIRE) == ST_HEAP_ABANDONED)
-        reclaim(owner);
+    batch_add(batch, seg->owner, p);
 }
 
 /* A block from the remote list: undo the remote mark, free it locally. */

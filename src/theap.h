@@ -45,7 +45,7 @@ typedef struct st_theap {
     size_t used_pages;  /* pages of slabs and medium blocks */
     uint64_t purges, purged_bytes;
     uint64_t slabs_made; /* picks each new slab's colour */
-    uint64_t remote_frees; /* atomic: added to by the freeing threads */
+    uint64_t remote_frees; /* atomic: blocks other threads freed, added per batch */
     struct st_theap *next_all, *next_abandoned;
 } st_theap;
 
@@ -79,8 +79,21 @@ ST_HIDDEN void *st_theap_alloc_medium(st_theap *h, size_t size, size_t align);
 ST_HIDDEN void st_theap_slab_event(st_theap *h, st_slab *s, unsigned idx);
 /* Free of a medium block by its owner; entry is its page-table entry. */
 ST_HIDDEN void st_theap_free_medium(st_theap *h, st_segment *seg, void *p, uintptr_t entry);
-/* Free by a thread that does not own the segment. */
-ST_HIDDEN void st_theap_free_remote(st_segment *seg, void *p, uintptr_t entry);
+/* Blocks a thread freed for one other heap, not handed over yet: one CAS
+ * per ST_REMOTE_BATCH of them instead of one each. Each block is marked
+ * freed (remote bit or page tag) at once; only its reuse waits. */
+#define ST_REMOTE_BATCH 32u
+typedef struct st_remote_batch {
+    st_theap *owner;
+    void *head, *tail;
+    unsigned count;
+} st_remote_batch;
+
+/* Free by a thread that does not own the segment, through its batch. */
+ST_HIDDEN void st_theap_free_remote(st_segment *seg, void *p, uintptr_t entry,
+                                    st_remote_batch *batch);
+/* Hand the batch over to its owner now. */
+ST_HIDDEN void st_theap_remote_flush(st_remote_batch *batch);
 /* Bytes of the medium block at p (a valid live one). */
 ST_HIDDEN size_t st_theap_medium_size(st_segment *seg, const void *p);
 
