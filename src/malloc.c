@@ -110,6 +110,7 @@ static ST_NOINLINE void init(void)
     if (!__atomic_load_n(&initialized, __ATOMIC_ACQUIRE)) {
         st_options_read(&st_opts);
         st_theap_configure(st_opts.decay_ms, (size_t)st_opts.retain_kb / 4);
+        st_segment_configure(st_opts.huge_pages);
         pthread_key_create(&exit_key, thread_exit);
         if (st_opts.verbose)
             say_settings();

@@ -50,4 +50,5 @@ void st_options_read(st_options *o)
     o->verbose = flag("STRATA_VERBOSE");
     o->decay_ms = number("STRATA_DECAY_MS", 1000, 0, 60000);
     o->retain_kb = number("STRATA_RETAIN_KB", 4096, 0, 1u << 22);
+    o->huge_pages = flag("STRATA_HUGE_PAGES");
 }

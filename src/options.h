@@ -15,6 +15,7 @@ typedef struct st_options {
     bool verbose;           /* STRATA_VERBOSE: say what the allocator does */
     unsigned decay_ms;      /* STRATA_DECAY_MS: free pages kept this long */
     unsigned retain_kb;     /* STRATA_RETAIN_KB: free pages a heap keeps past that */
+    bool huge_pages;        /* STRATA_HUGE_PAGES: transparent huge pages on segments */
 } st_options;
 
 /* The process's options: zero until st_options_read fills them. */

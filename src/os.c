@@ -41,6 +41,8 @@ bool st_os_unmap(void *addr, size_t size) { return munmap(addr, size) == 0; }
 
 bool st_os_purge(void *addr, size_t size) { return madvise(addr, size, MADV_DONTNEED) == 0; }
 
+bool st_os_huge_pages(void *addr, size_t size) { return madvise(addr, size, MADV_HUGEPAGE) == 0; }
+
 bool st_os_resize_in_place(void *addr, size_t old_size, size_t new_size)
 {
     return mremap(addr, old_size, new_size, 0) != MAP_FAILED;

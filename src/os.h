@@ -19,6 +19,8 @@ ST_HIDDEN void *st_os_map_aligned(size_t size, size_t align);
 ST_HIDDEN bool st_os_unmap(void *addr, size_t size);
 /* Give the pages back to the OS; they read as zero when touched again. */
 ST_HIDDEN bool st_os_purge(void *addr, size_t size);
+/* Ask for transparent huge pages over the range (a hint; false if refused). */
+ST_HIDDEN bool st_os_huge_pages(void *addr, size_t size);
 /* Grow or shrink a mapping where it is: false (errno) if it cannot. */
 ST_HIDDEN bool st_os_resize_in_place(void *addr, size_t old_size, size_t new_size);
 /* Move a mapping (its pages, not copies) onto [to, to + new_size), which

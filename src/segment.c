@@ -28,6 +28,9 @@ uint64_t st_chunk_segment_bits[ST_CHUNK_COUNT / 64];
 uint64_t st_chunk_large_bits[ST_CHUNK_COUNT / 64];
 
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool huge_pages;
+
+void st_segment_configure(bool huge) { huge_pages = huge; }
 static st_segment *cache[CACHE_MAX];
 static size_t cache_count;
 
@@ -82,8 +85,11 @@ static st_segment *format(void *mem, struct st_theap *owner)
 st_segment *st_segment_new(struct st_theap *owner)
 {
     void *mem = cache_pop();
-    if (mem == NULL)
+    if (mem == NULL) {
         mem = st_os_map_aligned(ST_SEGMENT_SIZE, ST_SEGMENT_SIZE);
+        if (mem != NULL && huge_pages)
+            st_os_huge_pages(mem, ST_SEGMENT_SIZE);
+    }
     if (mem == NULL) {
         errno = ENOMEM;
         return NULL;

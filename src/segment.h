@@ -82,6 +82,10 @@ static inline uintptr_t st_segment_page_tag(st_segment *seg, const void *p)
     return __atomic_load_n(st_segment_entry(seg, p), __ATOMIC_RELAXED);
 }
 
+/* Ask the OS for transparent huge pages on new segments (fewer TLB
+ * misses, coarser purging). Set once at start. */
+ST_HIDDEN void st_segment_configure(bool huge_pages);
+
 /* A fresh segment owned by `owner` (from the cache of free segments or
  * the OS), or NULL with errno ENOMEM. */
 ST_HIDDEN st_segment *st_segment_new(struct st_theap *owner);
