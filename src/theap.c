@@ -566,9 +566,13 @@ st_theap *st_theap_acquire(void)
     return h;
 }
 
+/* Not a forced trim: the next thread adopts the heap with its pages still
+ * resident (a thread pool's replacement threads would otherwise fault all
+ * of them in again); the decay, run by the active heaps, returns them. */
 void st_theap_abandon(st_theap *h)
 {
-    st_theap_housekeep(h, true);
+    st_theap_collect(h);
+    st_theap_housekeep(h, false);
     pthread_mutex_lock(&registry_lock);
     __atomic_store_n(&h->state, ST_HEAP_ABANDONED, __ATOMIC_RELEASE);
     __atomic_fetch_sub(&active_heaps, 1, __ATOMIC_RELAXED);

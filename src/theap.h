@@ -65,7 +65,7 @@ ST_HIDDEN void st_theap_configure(uint64_t decay_ms, size_t retain_pages);
 /* A heap for a new thread: an abandoned one if any, else a fresh one;
  * NULL if the OS gives no memory. */
 ST_HIDDEN st_theap *st_theap_acquire(void);
-/* Trim the heap and leave it for adoption (its thread is exiting). */
+/* Leave the heap for adoption (its thread is exiting). */
 ST_HIDDEN void st_theap_abandon(st_theap *h);
 
 /* Slow paths of malloc: an object of class c, n pages of a medium block
