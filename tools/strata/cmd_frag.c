@@ -742,13 +742,17 @@ struct pid_info {
     const struct heap_probe *heap; /* NULL: no known heap found */
 };
 
-/* strata's malloc does not exist yet, so there is nothing to read from a
- * strata process beyond knowing that it is one. */
+/* strata's malloc computes its figures inside the process (it keeps no
+ * shared-memory page another process could read), so from outside we can
+ * only say where they come from. */
+#define STRATA_HEAP_NOTE                                                                           \
+    "strata's malloc prints its own figures: start the program with STRATA_SHOW_STATS=1 "      \
+    "(or STRATA_STATS_FILE=path), or under `strata run --stats`, or call strata_stats_print()"
+
 static void strata_heap_text(FILE *out, const struct pid_info *p)
 {
     (void)p;
-    fprintf(out, "  heap: runs on strata (libstrata is mapped); its own heap figures are not "
-                 "available yet: strata's malloc does not publish them yet\n");
+    fprintf(out, "  heap: runs on strata (libstrata is mapped); %s\n", STRATA_HEAP_NOTE);
 }
 
 static void strata_heap_json(struct st_json *j, const struct pid_info *p)
@@ -756,7 +760,7 @@ static void strata_heap_json(struct st_json *j, const struct pid_info *p)
     (void)p;
     st_json_kv_string(j, "allocator", "strata");
     st_json_kv_bool(j, "figures_available", false);
-    st_json_kv_string(j, "note", "strata's malloc does not publish heap figures yet");
+    st_json_kv_string(j, "note", STRATA_HEAP_NOTE);
 }
 
 static const struct heap_probe heap_probes[] = {
