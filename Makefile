@@ -14,10 +14,11 @@ all:
 	@$(CMAKE) -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
 	@$(CMAKE) --build $(BUILD) -j $(JOBS)
 
-# The main job: until the malloc and its benchmark exist, the components
-# benchmark (one allocation trace replayed against every embeddable allocator).
+# The main job: the quick side-by-side comparison of strata's malloc with
+# glibc's and every peer installed (jemalloc, tcmalloc, mimalloc), under a
+# minute; `./build/strata bench` is the full run (docs/bench.md).
 run: all
-	./$(BUILD)/bench-components
+	./$(BUILD)/strata bench --quick
 
 # Every test, in a release build with assertions, then once more under
 # AddressSanitizer + UndefinedBehaviorSanitizer, and the malloc's thread
