@@ -287,7 +287,7 @@ STRATA_API void strata_free(void *p)
     st_theap *h = tls_heap;
     uintptr_t entry = st_segment_page_tag(seg, p);
     if (ST_LIKELY(seg->owner == h && entry >= ST_PAGE_SIZE))
-        return st_theap_free_in_slab(h, (st_slab *)entry, p);
+        return st_theap_free_in_slab(h, entry, p);
     return free_slow(h, seg, p, entry);
 }
 
@@ -308,7 +308,7 @@ static size_t block_size(const void *p)
     }
     uintptr_t entry = st_segment_page_tag(seg, p);
     if (entry >= ST_PAGE_SIZE) {
-        const st_slab *s = (const st_slab *)entry;
+        const st_slab *s = st_page_slab(entry);
         long idx = st_slab_object_index(s, p);
         if (idx < 0)
             st_malloc_fault("pointer inside a block", p);

@@ -25,7 +25,12 @@
 #define ST_CHUNK_COUNT ((size_t)1 << (47 - ST_SEGMENT_SHIFT)) /* 47-bit user addresses */
 
 /* Page-table entries below ST_PAGE_SIZE are tags; any other value is the
- * address of the slab descriptor (st_slab) of the slab holding the page. */
+ * address of the slab descriptor (st_slab, 128-byte aligned) of the slab
+ * holding the page, with the slab's size class in its low 7 bits — so a
+ * free can read the class's constants from a small hot table while the
+ * descriptor's cache line is still on its way. */
+#define ST_PAGE_CLASS_MASK ((uintptr_t)127)
+#define ST_PAGE_SLAB_ALIGN ((size_t)128)
 enum {
     ST_PAGE_FREE = 0,          /* free in the buddy, or not yet handed out */
     ST_PAGE_HEADER = 1,        /* the segment's own header */
@@ -81,6 +86,10 @@ static inline uintptr_t st_segment_page_tag(st_segment *seg, const void *p)
 {
     return __atomic_load_n(st_segment_entry(seg, p), __ATOMIC_RELAXED);
 }
+
+/* The slab descriptor and the class of a slab page's entry (>= ST_PAGE_SIZE). */
+static inline void *st_page_slab(uintptr_t entry) { return (void *)(entry & ~ST_PAGE_CLASS_MASK); }
+static inline unsigned st_page_class(uintptr_t entry) { return (unsigned)(entry & ST_PAGE_CLASS_MASK); }
 
 /* Ask the OS for transparent huge pages on new segments (fewer TLB
  * misses, coarser purging). Set once at start. */

@@ -56,7 +56,7 @@ static void walk_segment(walk *w, st_segment *seg)
             w->st.live_bytes += st_theap_medium_size(seg, (void *)page);
         } else if (e >= ST_PAGE_SIZE && st_align_down(e, ST_PAGE_SIZE) == page) {
             /* the descriptor is on the first page of its slab */
-            const st_slab *s = (const st_slab *)e;
+            const st_slab *s = st_page_slab(e);
             class_totals *c = &w->classes[slab_class_of(s)];
             size_t used = st_slab_used(s);
             w->st.live_bytes += used * s->size;

@@ -37,6 +37,8 @@ static struct {
     unsigned colour_step; /* bytes between them: a cache line or the alignment */
 } classes[ST_CLASS_COUNT];
 
+st_class_consts st_class_table[ST_CLASS_COUNT];
+
 static uint64_t decay_ms = 1000;
 static size_t retain_pages = 1024;
 
@@ -67,9 +69,12 @@ void st_theap_configure(uint64_t decay, size_t retain)
             st_fatal("malloc", "size class without a slab layout", NULL);
         const st_slab_layout *l = &classes[c].layout;
         size_t slack = l->block_bytes - l->first - (size_t)l->capacity * l->size;
-        size_t step = ST_MAX((size_t)64, st_sizeclass_align(c));
+        size_t step = ST_MAX(ST_PAGE_SLAB_ALIGN, st_sizeclass_align(c));
         classes[c].colour_step = (unsigned)step;
         classes[c].colours = (unsigned)(ST_MIN(slack, ST_PAGE_SIZE - 1) / step + 1);
+        st_class_table[c] = (st_class_consts){.recip = st_recip_of(l->size),
+                                              .first = (uint32_t)l->first,
+                                              .capacity = l->capacity};
     }
 }
 
@@ -189,7 +194,8 @@ static st_slab *slab_new(st_theap *h, unsigned c)
     size_t colour = (h->slabs_made++ % classes[c].colours) * classes[c].colour_step;
     st_slab *s = st_slab_carve_bitmap(block, &classes[c].layout, colour);
     s->owner_tag = c;
-    st_segment_set_pages(seg, block, pages, (uintptr_t)s, (uintptr_t)s);
+    uintptr_t entry = (uintptr_t)s | c;
+    st_segment_set_pages(seg, block, pages, entry, entry);
     return s;
 }
 
@@ -430,7 +436,7 @@ static void batch_add(st_remote_batch *b, st_theap *owner, void *p)
 void st_theap_free_remote(st_segment *seg, void *p, uintptr_t entry, st_remote_batch *batch)
 {
     if (entry >= ST_PAGE_SIZE) {
-        st_slab *s = (st_slab *)entry;
+        st_slab *s = st_page_slab(entry);
         uint32_t off = (uint32_t)((uintptr_t)p - st_slab_base(s));
         uint32_t idx = st_recip_quot(s->recip, off);
         if (!st_recip_divides(s->recip, off) || idx >= s->capacity)
@@ -455,11 +461,11 @@ static void free_collected(st_theap *h, void *p)
     st_segment *seg = st_segment_of(p);
     uintptr_t entry = st_segment_page_tag(seg, p);
     if (entry >= ST_PAGE_SIZE) {
-        st_slab *s = (st_slab *)entry;
+        st_slab *s = st_page_slab(entry);
         uint32_t idx = st_recip_quot(s->recip, (uint32_t)((uintptr_t)p - st_slab_base(s)));
         __atomic_fetch_and(st_slab_remote_word(s, idx >> 6), ~((uint64_t)1 << (idx & 63)),
                            __ATOMIC_RELAXED);
-        st_theap_free_in_slab(h, s, p);
+        st_theap_free_in_slab(h, entry, p);
     } else {
         st_theap_free_medium(h, seg, p, ST_PAGE_MEDIUM);
     }

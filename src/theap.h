@@ -124,16 +124,28 @@ ST_HIDDEN ST_COLD void st_free_fault(const char *fault, const void *p);
  * before a bitmap word does, so each of their frees is looked at. */
 #define ST_SLAB_BIG_OBJECT 1024u
 
-/* Free object p of slab s, owned by h: validate (an object start, live),
- * clear its bit, and let the heap react when a slab that is not the
- * current one fills up, empties, or gets a word without live objects.
- * Malloc slabs carry their descriptor at their start: s is the block. */
-static inline void st_theap_free_in_slab(st_theap *h, st_slab *s, void *p)
+/* What every slab of a class shares, for the free path: the same as
+ * its descriptors hold, in one hot 16-byte line-share per class. */
+typedef struct st_class_consts {
+    uint64_t recip;    /* of the object size */
+    uint32_t first;    /* offset of object 0 from the descriptor */
+    uint32_t capacity; /* objects per slab */
+} st_class_consts;
+ST_HIDDEN extern st_class_consts st_class_table[ST_CLASS_COUNT];
+
+/* Free object p of the slab whose page entry is `entry`, owned by h:
+ * validate (an object start, live), clear its bit, and let the heap react
+ * when a slab that is not the current one fills up, empties, or gets a
+ * word without live objects. The object index comes from the class table,
+ * so the loads of the bit and of the descriptor's counters overlap. */
+static inline void st_theap_free_in_slab(st_theap *h, uintptr_t entry, void *p)
 {
-    uint32_t off = (uint32_t)((uintptr_t)p - (uintptr_t)s - s->first);
-    unsigned __int128 prod = (unsigned __int128)s->recip * off; /* see st_recip_* */
+    st_slab *s = st_page_slab(entry);
+    const st_class_consts *k = &st_class_table[st_page_class(entry)];
+    uint32_t off = (uint32_t)((uintptr_t)p - (uintptr_t)s - k->first);
+    unsigned __int128 prod = (unsigned __int128)k->recip * off; /* see st_recip_* */
     uint32_t idx = (uint32_t)(prod >> 64);
-    if (ST_UNLIKELY((uint64_t)prod > s->recip - 1 || idx >= s->capacity))
+    if (ST_UNLIKELY((uint64_t)prod > k->recip - 1 || idx >= k->capacity))
         return st_free_fault("free of a pointer inside a block", p);
     unsigned wi = idx >> 6;
     uint64_t bit = (uint64_t)1 << (idx & 63), w = st_slab_live(s, wi);
@@ -145,7 +157,7 @@ static inline void st_theap_free_in_slab(st_theap *h, st_slab *s, void *p)
     uint32_t was_free = s->free_count++;
     s->cursor = ST_MIN(wi, s->cursor); /* random frees: a branch would mispredict half the time */
     /* was_free - 1 wraps for 0 (was full) and reaches capacity - 2 when empty now */
-    if (ST_UNLIKELY((w == 0 || was_free - 1 >= s->capacity - 2 || s->size >= ST_SLAB_BIG_OBJECT) &&
+    if (ST_UNLIKELY((w == 0 || was_free - 1 >= k->capacity - 2 || s->size >= ST_SLAB_BIG_OBJECT) &&
                     (s->owner_tag & ST_SLAB_STATE_MASK) != ST_SLAB_CURRENT_TAG))
         st_theap_slab_event(h, s, idx);
 }
