@@ -5,9 +5,10 @@
  *
  * Everything here runs on the owner's slow paths, except
  * st_theap_free_remote (any thread: one atomic OR on the slab's remote
- * bitmap or one CAS on a medium block's page entry, then one CAS push on
- * the owner's list) and the registry (one lock, taken when a thread
- * starts or exits and for stats).
+ * bitmap or one CAS on a medium block's page entry, then into the
+ * thread's batch, handed to the owner with one CAS per batch) and the
+ * registry (one lock, taken when a thread starts or exits, by a thread
+ * that frees into an abandoned heap, and for stats).
  */
 #include "theap.h"
 
@@ -34,7 +35,7 @@ static struct {
     st_slab_layout layout;
     unsigned order;
     unsigned colours;     /* descriptor positions that fit in the unused tail */
-    unsigned colour_step; /* bytes between them: a cache line or the alignment */
+    unsigned colour_step; /* bytes between them: 128 (page-entry class bits) or the alignment */
 } classes[ST_CLASS_COUNT];
 
 st_class_consts st_class_table[ST_CLASS_COUNT];
@@ -232,11 +233,12 @@ void *st_theap_alloc_class(st_theap *h, unsigned c)
     if (p != NULL)
         return p;
     st_theap_housekeep(h, false);
-    if (__atomic_load_n(&h->remote, __ATOMIC_RELAXED) != NULL) {
+    if (__atomic_load_n(&h->remote, __ATOMIC_RELAXED) != NULL)
         st_theap_collect(h);
-        if (h->current[c] != &st_full_slab && (p = st_slab_take_scan(h->current[c])) != NULL)
-            return p;
-    }
+    /* both may have freed into the current slab, even emptied and released it */
+    s = h->current[c];
+    if (s != &st_full_slab && (p = st_slab_take_scan(s)) != NULL)
+        return p;
     if (s != &st_full_slab)
         set_state(s, FULL);
     h->current[c] = &st_full_slab;
@@ -386,8 +388,8 @@ void st_theap_free_medium(st_theap *h, st_segment *seg, void *p, uintptr_t entry
 /* Blocks freed into a heap whose thread is gone: nobody would take them
  * in until a new thread adopts the heap, so the freeing thread does it,
  * holding the registry lock as the owner's stand-in (adoption takes the
- * same lock). A busy lock means another thread is at it, or one is
- * adopting the heap: either will take the block in. */
+ * same lock). When the lock is busy the blocks wait: the adopter, or the
+ * next decay of an active heap (housekeep_abandoned), takes them in. */
 static void reclaim(st_theap *h)
 {
     if (pthread_mutex_trylock(&registry_lock) != 0)

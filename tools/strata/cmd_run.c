@@ -60,7 +60,7 @@ static void usage(FILE *out)
           "                   /proc/buddyinfo lines) and a summary line, on stderr\n"
           "  --stats-file F   append the reports to F instead (kept); implies --stats\n"
           "  --decay MS       return free pages to the OS MS milliseconds after they\n"
-          "                   become free (0..60000; the library's default is 500)\n"
+          "                   become free (0..60000; the library's default is 1000)\n"
           "  --help           this text\n"
           "\n"
           "The library is looked for beside the strata program, then in ../lib,\n"
