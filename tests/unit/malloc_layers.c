@@ -1,0 +1,211 @@
+/* SPDX-License-Identifier: MIT */
+/* The malloc's layers on their own: the slab layer's bitmap-only mode
+ * (lowest-first allocation, the cursor, the tail bits, the check catching
+ * damage), segments (4 MiB aligned, header as the buddy's first block, the
+ * chunk map, dirty pages and purging) and large blocks (lookup, realloc
+ * keeping contents, the chunk map cleared on free). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "large.h"
+#include "segment.h"
+#include "slab.h"
+#include "test.h"
+
+#define BLOCK ((size_t)65536)
+
+/* A 64 KiB block aligned to its size (from the C library's malloc). */
+static void *aligned_block(void)
+{
+    void *b = NULL;
+    if (posix_memalign(&b, BLOCK, BLOCK) != 0)
+        abort();
+    return b;
+}
+
+TEST(bitmap_layout_fits_the_most_objects)
+{
+    st_slab_layout l;
+    REQUIRE(st_slab_layout_bitmap(BLOCK, 48, 16, &l));
+    CHECK_EQ(l.size, 48);
+    CHECK_EQ(l.desc_bytes, 64 + 16 * ((l.capacity + 63) / 64));
+    CHECK(l.first >= l.desc_bytes && l.first % 16 == 0);
+    CHECK(l.first + (size_t)l.capacity * l.size <= BLOCK);
+    /* one more object would not fit */
+    size_t more = (l.capacity + 1 + 63) / 64;
+    CHECK(st_align_up(64 + 16 * more, 16) + (size_t)(l.capacity + 1) * 48 > BLOCK);
+    REQUIRE(st_slab_layout_bitmap(BLOCK, 4096, 4096, &l));
+    CHECK_EQ(l.first % 4096, 0);
+    CHECK(!st_slab_layout_bitmap(BLOCK, BLOCK + 1, 16, &l));
+    CHECK(!st_slab_layout_bitmap(BLOCK, 64, 24, &l)); /* alignment not a power of two */
+}
+
+TEST(bitmap_slab_hands_out_lowest_first_and_fills)
+{
+    void *block = aligned_block();
+    st_slab_layout l;
+    REQUIRE(st_slab_layout_bitmap(BLOCK, 80, 16, &l));
+    size_t slack = BLOCK - l.first - (size_t)l.capacity * l.size;
+    size_t colour = slack & ~(size_t)15; /* the largest colour that fits */
+    st_slab *s = st_slab_carve_bitmap(block, &l, colour);
+    CHECK((uintptr_t)s == (uintptr_t)block + colour);
+    CHECK((uintptr_t)st_slab_object(s, l.capacity - 1) + l.size <= (uintptr_t)block + BLOCK);
+    CHECK_EQ(st_slab_check(s), 0);
+    for (unsigned i = 0; i < l.capacity; i++) {
+        void *p = st_slab_take(s);
+        REQUIRE(p == st_slab_object(s, i));
+    }
+    CHECK(st_slab_take(s) == NULL);
+    CHECK(st_slab_is_full(s));
+    CHECK_EQ(st_slab_check(s), 0);
+    /* give back 70 and 3: the next takes are 3, then 70 (the cursor went back) */
+    st_slab_give(s, 70);
+    st_slab_give(s, 3);
+    CHECK_EQ(s->cursor, 0);
+    CHECK(st_slab_take(s) == st_slab_object(s, 3));
+    CHECK(st_slab_take(s) == st_slab_object(s, 70));
+    CHECK(*st_slab_remote_word(s, 1) == 0); /* take and give never touch it */
+    CHECK_EQ(st_slab_check(s), 0);
+    CHECK_EQ(st_slab_object_index(s, (char *)st_slab_object(s, 5) + 8), STRATA_ERR_NOT_BLOCK);
+    free(block);
+}
+
+TEST(bitmap_check_catches_damage)
+{
+    void *block = aligned_block();
+    st_slab_layout l;
+    REQUIRE(st_slab_layout_bitmap(BLOCK, 32, 16, &l));
+    REQUIRE(l.capacity % 64 != 0); /* the last word has tail bits */
+    st_slab *s = st_slab_carve_bitmap(block, &l, 0);
+    for (int i = 0; i < 200; i++)
+        REQUIRE(st_slab_take(s) != NULL);
+    REQUIRE(st_slab_check(s) == 0);
+    s->free_count++; /* SLAB-13 */
+    CHECK(st_slab_check(s) > 0);
+    s->free_count--;
+    unsigned last = (l.capacity - 1) / 64;
+    st_slab_set_live(s, last, st_slab_live(s, last) & ~(UINT64_MAX << (l.capacity % 64)));
+    CHECK(st_slab_check(s) > 0); /* SLAB-13: a tail bit clear */
+    st_slab_set_live(s, last, st_slab_live(s, last) | (UINT64_MAX << (l.capacity % 64)));
+    REQUIRE(st_slab_check(s) == 0);
+    st_slab_give(s, 10);
+    s->cursor = 2; /* SLAB-14: a word below the cursor is not full */
+    CHECK(st_slab_check(s) > 0);
+    s->cursor = 10000;
+    CHECK(st_slab_check(s) > 0);
+    free(block);
+}
+
+TEST(bitmap_slab_against_a_model)
+{
+    test_seed("bitmap slab");
+    void *block = aligned_block();
+    st_slab_layout l;
+    REQUIRE(st_slab_layout_bitmap(BLOCK, 16, 16, &l));
+    st_slab *s = st_slab_carve_bitmap(block, &l, 0);
+    bool *live = calloc(l.capacity, 1);
+    REQUIRE(live != NULL);
+    for (long step = 0; step < test_steps(20000); step++) {
+        unsigned i = (unsigned)test_rand_range(0, l.capacity - 1);
+        if (live[i]) {
+            st_slab_give(s, i);
+            live[i] = false;
+        } else {
+            unsigned lowest = 0;
+            while (live[lowest])
+                lowest++;
+            void *p = st_slab_take(s);
+            REQUIRE(p == st_slab_object(s, lowest));
+            live[lowest] = true;
+        }
+        REQUIRE(st_slab_check(s) == 0);
+    }
+    free(live);
+    free(block);
+}
+
+TEST(segment_is_aligned_and_found_from_any_address)
+{
+    st_segment *seg = st_segment_new(NULL);
+    REQUIRE(seg != NULL);
+    CHECK(st_is_aligned((uintptr_t)seg, ST_SEGMENT_SIZE));
+    CHECK_EQ(st_segment_check(seg), 0);
+    CHECK(st_segment_of((char *)seg + 12345) == seg);
+    CHECK(st_segment_of((char *)seg + ST_SEGMENT_SIZE - 1) == seg);
+    CHECK(st_segment_of((char *)seg + ST_SEGMENT_SIZE) == NULL);
+    int local;
+    CHECK(st_segment_of(&local) == NULL);
+    for (unsigned i = 0; i < seg->header_pages; i++)
+        CHECK_EQ(seg->pages[i], ST_PAGE_HEADER);
+    CHECK_EQ(seg->pages[seg->header_pages], ST_PAGE_FREE);
+    CHECK_EQ(seg->used_pages, 0);
+    st_segment_release(seg);
+    CHECK(st_segment_of((char *)seg + 12345) == NULL);
+    st_segment_cache_flush();
+    CHECK_EQ(st_segment_cached(), 0);
+}
+
+TEST(segment_pages_dirty_purge_and_reuse)
+{
+    st_segment *seg = st_segment_new(NULL);
+    REQUIRE(seg != NULL);
+    size_t dirty = 99;
+    char *exact = st_segment_alloc_pages(seg, 5, false, &dirty);
+    REQUIRE(exact != NULL);
+    CHECK_EQ(dirty, 0);
+    CHECK_EQ(st_segment_run_pages(seg, exact), 5);
+    char *aligned = st_segment_alloc_pages(seg, 16, true, &dirty);
+    REQUIRE(aligned != NULL);
+    CHECK(st_is_aligned((uintptr_t)aligned, 16 * ST_PAGE_SIZE));
+    CHECK_EQ(seg->used_pages, 21);
+    CHECK_EQ(st_segment_check(seg), 0);
+    memset(aligned, 7, 16 * ST_PAGE_SIZE);
+    CHECK_EQ(st_segment_free_pages(seg, aligned, 0), 16);
+    CHECK(st_segment_has_dirty(seg));
+    uint64_t calls = 0;
+    CHECK_EQ(st_segment_purge(seg, &calls), 16 * ST_PAGE_SIZE);
+    CHECK(calls >= 1);
+    CHECK(!st_segment_has_dirty(seg));
+    CHECK(aligned[100] == 0); /* purged pages come back as zeros */
+    st_segment_free_pages(seg, exact, 0);
+    char *again = st_segment_alloc_pages(seg, 5, false, &dirty);
+    CHECK(again != NULL);
+    CHECK_EQ(dirty, 5); /* freed, not purged: still resident */
+    st_segment_free_pages(seg, again, 0);
+    CHECK_EQ(seg->used_pages, 0);
+    CHECK_EQ(st_segment_check(seg), 0);
+    st_segment_release(seg);
+}
+
+TEST(large_blocks_lookup_realloc_and_free)
+{
+    static const size_t aligns[] = {16, 4096, (size_t)1 << 22, (size_t)1 << 24};
+    for (size_t a = 0; a < sizeof(aligns) / sizeof(aligns[0]); a++) {
+        bool fresh = false;
+        char *p = st_large_alloc(3 << 20, aligns[a], &fresh);
+        REQUIRE(p != NULL);
+        CHECK(st_is_aligned((uintptr_t)p, aligns[a]));
+        CHECK(st_large_lookup(p) == ST_LARGE_OK);
+        CHECK(st_large_lookup(p + 64) == ST_LARGE_INSIDE);
+        CHECK(st_large_usable_size(p) >= (3 << 20));
+        if (fresh)
+            CHECK(p[(3 << 20) - 1] == 0);
+        for (size_t i = 0; i < (3 << 20); i += 4096)
+            p[i] = (char)(i >> 12);
+        if (aligns[a] == 16) {
+            char *q = st_large_realloc(p, 40 << 20);
+            REQUIRE(q != NULL);
+            for (size_t i = 0; i < (3 << 20); i += 4096)
+                REQUIRE(q[i] == (char)(i >> 12));
+            q = st_large_realloc(q, 2 << 20);
+            REQUIRE(q != NULL);
+            CHECK(q[4096] == 1);
+            p = q;
+        }
+        CHECK(st_large_free(p, 0) == ST_LARGE_OK);
+        CHECK(st_large_lookup(p) != ST_LARGE_OK); /* cached (FREED) or unmapped */
+    }
+    st_large_decay(0, 0, true);
+    int local;
+    CHECK(st_large_lookup(&local) == ST_LARGE_NOT_OURS);
+}
