@@ -44,7 +44,6 @@ static pthread_key_t exit_key;
 static pthread_mutex_t shared_lock = PTHREAD_MUTEX_INITIALIZER;
 static st_theap *shared_heap;
 
-
 /* ---- start-up, thread exit, fork ------------------------------------------- */
 
 /* The thread-exit key's destructor: its value is the thread's heap, or
