@@ -139,7 +139,12 @@ static st_theap *thread_heap(void)
     return h;
 }
 
-void st_malloc_flush_batch(void) { st_theap_remote_flush(&tls_batch); }
+void st_malloc_flush_batch(void)
+{
+    st_theap_remote_flush(&tls_batch);
+    if (tls_heap != &st_empty_heap)
+        st_theap_flush_freed(tls_heap); /* its figures then count them free */
+}
 
 /* ---- allocation ---------------------------------------------------------------- */
 
@@ -221,6 +226,13 @@ STRATA_API void *strata_malloc(size_t n)
 {
     st_theap *h = tls_heap;
     if (ST_LIKELY(n - 1 < 1024)) {
+        void *p = h->freed[(n - 1) >> 4];
+        if (p != NULL) {
+            __atomic_store_n(&h->freed[(n - 1) >> 4], NULL, __ATOMIC_RELAXED);
+            if (ST_UNLIKELY(--h->tick == 0))
+                return tick(h, p);
+            return p;
+        }
         st_slab *s = h->current[(n - 1) >> 4];
         uint32_t cur = s->cursor;
         uint64_t w = st_slab_live(s, cur);
@@ -228,7 +240,7 @@ STRATA_API void *strata_malloc(size_t n)
             st_slab_set_live(s, cur, w | (w + 1));
             s->free_count--;
             /* descriptor at the slab start: s is the block */
-            void *p = (char *)s + s->first + (uintptr_t)(cur * 64 + st_ctz(~w)) * s->size;
+            p = (char *)s + s->first + (uintptr_t)(cur * 64 + st_ctz(~w)) * s->size;
             if (ST_UNLIKELY(--h->tick == 0))
                 return tick(h, p);
             return p;
@@ -286,7 +298,7 @@ STRATA_API void strata_free(void *p)
     st_theap *h = tls_heap;
     uintptr_t entry = st_segment_page_tag(seg, p);
     if (ST_LIKELY(seg->owner == h && entry >= ST_PAGE_SIZE))
-        return st_theap_free_in_slab(h, entry, p);
+        return st_theap_free_in_slab(h, entry, p, true);
     return free_slow(h, seg, p, entry);
 }
 

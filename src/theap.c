@@ -228,8 +228,11 @@ static void make_current(st_theap *h, st_slab *s)
  * for housekeeping and for taking in remote frees. */
 void *st_theap_alloc_class(st_theap *h, unsigned c)
 {
+    void *p = st_theap_take_freed(h, c);
+    if (p != NULL)
+        return p; /* classes above the fast path's come here first */
     st_slab *s = h->current[c];
-    void *p = s != &st_full_slab ? st_slab_take_scan(s) : NULL;
+    p = s != &st_full_slab ? st_slab_take_scan(s) : NULL;
     if (p != NULL)
         return p;
     st_theap_housekeep(h, false);
@@ -444,7 +447,10 @@ void st_theap_free_remote(st_segment *seg, void *p, uintptr_t entry, st_remote_b
         if (!st_recip_divides(s->recip, off) || idx >= s->capacity)
             st_malloc_fault("free of a pointer inside a block", p);
         uint64_t bit = (uint64_t)1 << (idx & 63);
+        /* the owner's freed[] is read after whatever ordered this free
+         * after the owner's: a block it keeps there is found */
         if (!(st_slab_live(s, idx >> 6) & bit) ||
+            __atomic_load_n(&seg->owner->freed[st_page_class(entry)], __ATOMIC_RELAXED) == p ||
             (__atomic_fetch_or(st_slab_remote_word(s, idx >> 6), bit, __ATOMIC_RELAXED) & bit))
             st_malloc_fault("double free", p);
     } else {
@@ -467,9 +473,18 @@ static void free_collected(st_theap *h, void *p)
         uint32_t idx = st_recip_quot(s->recip, (uint32_t)((uintptr_t)p - st_slab_base(s)));
         __atomic_fetch_and(st_slab_remote_word(s, idx >> 6), ~((uint64_t)1 << (idx & 63)),
                            __ATOMIC_RELAXED);
-        st_theap_free_in_slab(h, entry, p);
+        st_theap_free_in_slab(h, entry, p, false);
     } else {
         st_theap_free_medium(h, seg, p, ST_PAGE_MEDIUM);
+    }
+}
+
+void st_theap_flush_freed(st_theap *h)
+{
+    for (unsigned c = 0; c < ST_CLASS_COUNT; c++) {
+        void *p = st_theap_take_freed(h, c);
+        if (p != NULL)
+            st_theap_free_in_slab(h, st_segment_page_tag(st_segment_of(p), p), p, false);
     }
 }
 
@@ -494,6 +509,7 @@ static void decay_pass(st_theap *h, uint64_t now, bool force)
 {
     h->next_decay_ms = now + ST_MAX(decay_ms / 2, 1);
     st_theap_collect(h);
+    st_theap_flush_freed(h); /* they may be all that keeps a slab */
     for (unsigned c = 0; c < ST_CLASS_COUNT; c++) {
         st_slab *s = h->current[c];
         if (s != &st_full_slab && st_slab_is_empty(s)) {
@@ -580,6 +596,7 @@ st_theap *st_theap_acquire(void)
 void st_theap_abandon(st_theap *h)
 {
     st_theap_collect(h);
+    st_theap_flush_freed(h); /* no owner will take them: they count as free */
     st_theap_housekeep(h, false);
     pthread_mutex_lock(&registry_lock);
     __atomic_store_n(&h->state, ST_HEAP_ABANDONED, __ATOMIC_RELEASE);

@@ -35,6 +35,12 @@ enum { ST_HEAP_ACTIVE = 1, ST_HEAP_ABANDONED = 2 };
 
 typedef struct st_theap {
     st_slab *current[ST_CLASS_COUNT]; /* never NULL: st_full_slab when none */
+    /* The block of each class its owner freed last, handed out again by
+     * the next malloc of the class without touching the slab: a free and
+     * a malloc then form no chain through the bitmap word. Still marked
+     * live in its slab; a second free of it finds it here (double free).
+     * Atomic (relaxed): other threads' frees read it for that check. */
+    void *freed[ST_CLASS_COUNT];
     uint32_t tick;                    /* counts down to the next housekeeping */
     uint32_t state;
     void *remote; /* atomic: blocks freed by other threads, linked through themselves */
@@ -134,14 +140,17 @@ typedef struct st_class_consts {
 ST_HIDDEN extern st_class_consts st_class_table[ST_CLASS_COUNT];
 
 /* Free object p of the slab whose page entry is `entry`, owned by h:
- * validate (an object start, live), clear its bit, and let the heap react
- * when a slab that is not the current one fills up, empties, or gets a
- * word without live objects. The object index comes from the class table,
- * so the loads of the bit and of the descriptor's counters overlap. */
-static inline void st_theap_free_in_slab(st_theap *h, uintptr_t entry, void *p)
+ * validate (an object start, live, not in freed[]), then keep it as the
+ * class's freed block if that place is empty (when `keep`), else clear
+ * its bit and let the heap react when a slab that is not the current one
+ * fills up, empties, or gets a word without live objects. The object
+ * index comes from the class table, so the loads of the bit and of the
+ * descriptor's counters overlap. */
+static inline void st_theap_free_in_slab(st_theap *h, uintptr_t entry, void *p, bool keep)
 {
     st_slab *s = st_page_slab(entry);
-    const st_class_consts *k = &st_class_table[st_page_class(entry)];
+    unsigned c = st_page_class(entry);
+    const st_class_consts *k = &st_class_table[c];
     uint32_t off = (uint32_t)((uintptr_t)p - (uintptr_t)s - k->first);
     unsigned __int128 prod = (unsigned __int128)k->recip * off; /* see st_recip_* */
     uint32_t idx = (uint32_t)(prod >> 64);
@@ -149,9 +158,14 @@ static inline void st_theap_free_in_slab(st_theap *h, uintptr_t entry, void *p)
         return st_free_fault("free of a pointer inside a block", p);
     unsigned wi = idx >> 6;
     uint64_t bit = (uint64_t)1 << (idx & 63), w = st_slab_live(s, wi);
-    /* not live, or already freed by another thread and not yet taken in */
-    if (ST_UNLIKELY(!(w & bit) || (__atomic_load_n(st_slab_remote_word(s, wi), __ATOMIC_RELAXED) & bit)))
+    void *kept = h->freed[c];
+    /* not live, already freed by another thread and not yet taken in, or kept */
+    if (ST_UNLIKELY(!(w & bit) ||
+                    (__atomic_load_n(st_slab_remote_word(s, wi), __ATOMIC_RELAXED) & bit) ||
+                    kept == p))
         return st_free_fault("double free", p);
+    if (keep && kept == NULL)
+        return __atomic_store_n(&h->freed[c], p, __ATOMIC_RELAXED);
     w ^= bit;
     st_slab_set_live(s, wi, w);
     uint32_t was_free = s->free_count++;
@@ -161,5 +175,17 @@ static inline void st_theap_free_in_slab(st_theap *h, uintptr_t entry, void *p)
                     (s->owner_tag & ST_SLAB_STATE_MASK) != ST_SLAB_CURRENT_TAG))
         st_theap_slab_event(h, s, idx);
 }
+
+/* Take class c's freed block, if there is one. */
+static inline void *st_theap_take_freed(st_theap *h, unsigned c)
+{
+    void *p = h->freed[c];
+    if (p != NULL)
+        __atomic_store_n(&h->freed[c], NULL, __ATOMIC_RELAXED);
+    return p;
+}
+
+/* Give every freed block back to its slab (housekeeping, stats). */
+ST_HIDDEN void st_theap_flush_freed(st_theap *h);
 
 #endif /* ST_THEAP_H */

@@ -6,7 +6,8 @@
  * stack, a global, a block of the C library's malloc, memory just past a
  * large block), the middle of a small, medium or large block, a double
  * free of a small, medium and large block, double frees in which one of
- * the frees came from another thread, and realloc / malloc_usable_size /
+ * the frees came from another thread, double frees of the block the owner
+ * keeps as its last freed one and of a block freed past it, and realloc / malloc_usable_size /
  * free_sized of a bad pointer. A last test shows that a good free in a
  * child does not abort (the harness can tell the difference).
  */
@@ -333,6 +334,57 @@ TEST(double_free_across_threads)
         fprintf(stderr, "  double free of a dead thread's block: \"%s\"\n", out);
         CHECK(false);
     }
+}
+
+/* The owner keeps the block it freed last in a class (freed[]) instead of
+ * clearing its live bit; a second free must be caught either way. Each
+ * case first takes a 48-byte block, which leaves no block kept in p's
+ * class, so the next free of that class is the one kept. */
+static void kept_then_owner(void *p)
+{
+    (void)strata_malloc(48);
+    strata_free(p); /* kept */
+    strata_free(p);
+}
+
+static void cleared_then_owner(void *p)
+{
+    strata_free(strata_malloc(48)); /* kept: p's free below clears its bit */
+    strata_free(p);
+    strata_free(p);
+}
+
+static void kept_then_remote(void *p)
+{
+    (void)strata_malloc(48);
+    strata_free(p);
+    free_in_thread(p);
+    allocate_and_look_for_twins(p);
+}
+
+static void cleared_then_remote(void *p)
+{
+    strata_free(strata_malloc(48));
+    strata_free(p);
+    free_in_thread(p);
+    allocate_and_look_for_twins(p);
+}
+
+TEST(double_free_of_kept_and_cleared_blocks)
+{
+    static const char *const faults[] = {"double free", NULL};
+    void (*const cases[])(void *) = {kept_then_owner, cleared_then_owner, kept_then_remote,
+                                     cleared_then_remote};
+    static const char *const names[] = {"kept, then owner", "cleared, then owner",
+                                        "kept, then remote", "cleared, then remote"};
+    void *p = strata_malloc(48);
+    REQUIRE(p != NULL);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        if (!aborts_with_one_of(cases[i], p, faults, p)) {
+            fprintf(stderr, "  (case %s)\n", names[i]);
+            CHECK(false);
+        }
+    strata_free(p);
 }
 
 /* ---- other entry points with a bad pointer ------------------------------------------ */
