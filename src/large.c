@@ -14,6 +14,15 @@
  * fault per page each time nor hands the kernel work for nothing. A
  * cached mapping keeps its chunk bits and its FREED header: a free of it
  * is still a double free.
+ *
+ * The same holds within a live block: a realloc that shrinks it, or a
+ * cached mapping reused for a smaller block, leaves the mapping as it is
+ * and only the block's size shrinks. The pages past the block ("slack")
+ * stay resident for the decay time, so a buffer that shrinks and grows
+ * again, as vectors and string builders do, grows into pages it already
+ * has: no syscall and no page fault. A block with slack is on the slack
+ * list, and the decay cuts its mapping down to the block (mremap in
+ * place, never moving it: its owner may be using it meanwhile).
  */
 #include "large.h"
 
@@ -32,8 +41,10 @@ typedef struct large_header {
     uintptr_t base;  /* the mapping */
     size_t map_size; /* its bytes */
     uintptr_t user;  /* the block: base + offset */
-    size_t size;     /* usable bytes from user to the end of the mapping */
-    uint64_t pad[3];
+    size_t size;     /* usable bytes of the block; the mapping may hold more */
+    /* under `lock`: on the slack list (prev != NULL) since slack_since_ms */
+    uint64_t slack_since_ms;
+    struct large_header *slack_prev, *slack_next;
 } large_header;
 
 _Static_assert(sizeof(large_header) == ST_LARGE_HEADER, "the header fills the bytes before a block");
@@ -43,12 +54,14 @@ _Static_assert(sizeof(large_header) == ST_LARGE_HEADER, "the header fills the by
 
 static size_t live_blocks, mapped_bytes, usable_bytes; /* atomics */
 
-static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Guards the cache, the slack list and the slack of every block on it. */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct cached {
     struct large_header *h;
     uint64_t freed_ms;
 } cache[CACHE_SLOTS];
 static size_t cache_count, cache_bytes;
+static large_header slack_list = {.slack_prev = &slack_list, .slack_next = &slack_list};
 
 static large_header *header_of(const void *p) { return (large_header *)((uintptr_t)p - ST_LARGE_HEADER); }
 
@@ -72,6 +85,51 @@ static void account(long blocks, long map, long usable)
     __atomic_fetch_add(&usable_bytes, (size_t)usable, __ATOMIC_RELAXED);
 }
 
+static void slack_unlist(large_header *h)
+{
+    if (h->slack_prev == NULL)
+        return;
+    h->slack_prev->slack_next = h->slack_next;
+    h->slack_next->slack_prev = h->slack_prev;
+    h->slack_prev = h->slack_next = NULL;
+}
+
+/* The block (under `lock`) now needs `map` bytes of its mapping, no more
+ * than it has: the rest is slack, listed from now on (or from when it
+ * first had some). */
+static void set_size(large_header *h, size_t map, uint64_t now_ms)
+{
+    size_t size = map - (h->user - h->base);
+    account(0, 0, (long)size - (long)h->size);
+    h->size = size;
+    if (map == h->map_size) {
+        slack_unlist(h);
+    } else if (h->slack_prev == NULL) {
+        h->slack_since_ms = now_ms;
+        h->slack_next = &slack_list;
+        h->slack_prev = slack_list.slack_prev;
+        slack_list.slack_prev->slack_next = h;
+        slack_list.slack_prev = h;
+    }
+}
+
+/* Give the slack of a listed block back to the OS: the mapping shrinks in
+ * place to the block, and only chunks wholly past it are unmarked, so a
+ * free of the block racing with this still finds its chunk marked. */
+static void trim(large_header *h)
+{
+    size_t map = h->user - h->base + h->size;
+    uintptr_t end = h->base + map, old_end = h->base + h->map_size;
+    slack_unlist(h);
+    if (!st_os_resize_in_place((void *)h->base, h->map_size, map))
+        return; /* cannot fail for a shrink; if it did, the slack stays */
+    uintptr_t first_gone = st_align_up(end, ST_SEGMENT_SIZE);
+    if (first_gone < old_end)
+        st_chunk_mark(st_chunk_large_bits, first_gone, old_end - first_gone, false);
+    account(0, (long)map - (long)h->map_size, 0);
+    h->map_size = map;
+}
+
 /* Is cached mapping a a better pick than b for `map` bytes? The smallest
  * that holds them, else the largest (grown by mremap, its pages kept). */
 static bool better(size_t a, size_t b, size_t map)
@@ -83,9 +141,9 @@ static bool better(size_t a, size_t b, size_t map)
 
 /* The best cached mapping for `map` bytes, out of the cache; NULL if
  * none. Its resident pages are what is worth reusing: no fault for them. */
-static large_header *cache_take(size_t map)
+static large_header *cache_take(size_t map, uint64_t now_ms, bool *fits)
 {
-    pthread_mutex_lock(&cache_lock);
+    pthread_mutex_lock(&lock);
     size_t best = CACHE_SLOTS;
     for (size_t i = 0; i < cache_count; i++)
         if (best == CACHE_SLOTS || better(cache[i].h->map_size, cache[best].h->map_size, map))
@@ -95,21 +153,30 @@ static large_header *cache_take(size_t map)
         h = cache[best].h;
         cache_bytes -= h->map_size;
         cache[best] = cache[--cache_count];
+        account(1, (long)h->map_size, (long)h->size);
+        *fits = h->map_size >= map; /* read here: once listed, the decay may trim it */
+        if (*fits)
+            set_size(h, map, now_ms); /* the rest of it is slack */
     }
-    pthread_mutex_unlock(&cache_lock);
+    pthread_mutex_unlock(&lock);
     return h;
 }
 
+/* Out of the live blocks (the decay may be trimming it: hence the lock)
+ * and into the cache, slack and all, if it is a plain block and fits. */
 static bool cache_put(large_header *h, uint64_t now_ms)
 {
     bool kept = false;
-    pthread_mutex_lock(&cache_lock);
-    if (cache_count < CACHE_SLOTS && cache_bytes + h->map_size <= CACHE_BYTES) {
+    pthread_mutex_lock(&lock);
+    slack_unlist(h);
+    account(-1, -(long)h->map_size, -(long)h->size);
+    if (h->user - h->base == ST_LARGE_HEADER && cache_count < CACHE_SLOTS &&
+        cache_bytes + h->map_size <= CACHE_BYTES) {
         cache[cache_count++] = (struct cached){h, now_ms};
         cache_bytes += h->map_size;
         kept = true;
     }
-    pthread_mutex_unlock(&cache_lock);
+    pthread_mutex_unlock(&lock);
     return kept;
 }
 
@@ -124,7 +191,7 @@ size_t st_large_decay(uint64_t now_ms, uint64_t decay_ms, bool all)
 {
     large_header *gone[CACHE_SLOTS];
     size_t n = 0;
-    pthread_mutex_lock(&cache_lock);
+    pthread_mutex_lock(&lock);
     for (size_t i = 0; i < cache_count;) {
         if (all || now_ms - cache[i].freed_ms >= decay_ms) {
             gone[n++] = cache[i].h;
@@ -134,7 +201,12 @@ size_t st_large_decay(uint64_t now_ms, uint64_t decay_ms, bool all)
             i++;
         }
     }
-    pthread_mutex_unlock(&cache_lock);
+    for (large_header *h = slack_list.slack_next, *next; h != &slack_list; h = next) {
+        next = h->slack_next;
+        if (all || now_ms - h->slack_since_ms >= decay_ms)
+            trim(h);
+    }
+    pthread_mutex_unlock(&lock);
     for (size_t i = 0; i < n; i++)
         unmap(gone[i]);
     return n;
@@ -143,29 +215,29 @@ size_t st_large_decay(uint64_t now_ms, uint64_t decay_ms, bool all)
 void st_large_at_fork(int phase)
 {
     if (phase == 0)
-        pthread_mutex_lock(&cache_lock);
+        pthread_mutex_lock(&lock);
     else if (phase == 1)
-        pthread_mutex_unlock(&cache_lock);
+        pthread_mutex_unlock(&lock);
     else
-        pthread_mutex_init(&cache_lock, NULL);
+        pthread_mutex_init(&lock, NULL);
 }
 
-void *st_large_alloc(size_t size, size_t align, bool *fresh)
+void *st_large_alloc(size_t size, size_t align, uint64_t now_ms, bool *fresh)
 {
     size_t offset = block_offset(align), map;
     if (!map_size_for(size, offset, &map)) {
         errno = ENOMEM;
         return NULL;
     }
-    large_header *cached = offset == ST_LARGE_HEADER ? cache_take(map) : NULL;
+    bool fits = false;
+    large_header *cached = offset == ST_LARGE_HEADER ? cache_take(map, now_ms, &fits) : NULL;
     if (cached != NULL) {
         if (fresh != NULL)
             *fresh = false;
-        account(1, (long)cached->map_size, (long)cached->size);
         __atomic_store_n(&cached->state, LIVE, __ATOMIC_RELEASE);
-        if (cached->map_size >= map)
+        if (fits)
             return (void *)cached->user; /* as it is: no syscall, no fault */
-        void *p = st_large_realloc((void *)cached->user, size);
+        void *p = st_large_realloc((void *)cached->user, size, now_ms);
         if (p != NULL)
             return p;
         st_large_free((void *)cached->user, 0); /* could not resize: back to the cache */
@@ -178,6 +250,7 @@ void *st_large_alloc(size_t size, size_t align, bool *fresh)
     large_header *h = header_of((char *)base + offset);
     *h = (large_header){.state = LIVE, .base = (uintptr_t)base, .map_size = map,
                         .user = (uintptr_t)base + offset, .size = map - offset};
+    /* (.slack_prev NULL: not listed) */
     st_chunk_mark(st_chunk_large_bits, (uintptr_t)base, map, true);
     account(1, (long)map, (long)h->size);
     if (fresh != NULL)
@@ -207,8 +280,7 @@ st_large_status st_large_free(void *p, uint64_t now_ms)
     if (!__atomic_compare_exchange_n(&h->state, &expect, FREED, false, __ATOMIC_ACQ_REL,
                                      __ATOMIC_ACQUIRE))
         return ST_LARGE_FREED;
-    account(-1, -(long)h->map_size, -(long)h->size);
-    if (h->user - h->base != ST_LARGE_HEADER || !cache_put(h, now_ms))
+    if (!cache_put(h, now_ms))
         unmap(h);
     return ST_LARGE_OK;
 }
@@ -222,25 +294,35 @@ static large_header *remapped(uintptr_t old_base, size_t old_map, size_t offset,
 {
     st_chunk_mark(st_chunk_large_bits, old_base, old_map, false);
     large_header *h = header_of((char *)base + offset);
+    account(0, (long)map - (long)old_map, (long)(map - offset) - (long)h->size);
     h->base = base;
     h->user = base + offset;
     h->map_size = map;
     h->size = map - offset;
     st_chunk_mark(st_chunk_large_bits, base, map, true);
-    account(0, (long)map - (long)old_map, (long)map - (long)old_map);
     return h;
 }
 
-void *st_large_realloc(void *p, size_t size)
+/* Within the mapping: the size changes, the pages stay (slack). Beyond
+ * it: off the slack list first (the move rewrites the header, and the
+ * decay must not trim a mapping being remapped), then mremap. */
+void *st_large_realloc(void *p, size_t size, uint64_t now_ms)
 {
     large_header *h = header_of(p);
     uintptr_t base = h->base;
-    size_t offset = h->user - base, old_map = h->map_size, map;
+    size_t offset = h->user - base, map;
     if (!map_size_for(size, offset, &map)) {
         errno = ENOMEM;
         return NULL;
     }
-    if (map == old_map)
+    pthread_mutex_lock(&lock);
+    size_t old_map = h->map_size;
+    if (map <= old_map)
+        set_size(h, map, now_ms);
+    else
+        slack_unlist(h);
+    pthread_mutex_unlock(&lock);
+    if (map <= old_map)
         return p;
     if (st_os_resize_in_place((void *)base, old_map, map))
         return (void *)remapped(base, old_map, offset, base, map)->user;
@@ -258,9 +340,9 @@ void *st_large_realloc(void *p, size_t size)
 
 size_t st_large_cached_bytes(void)
 {
-    pthread_mutex_lock(&cache_lock);
+    pthread_mutex_lock(&lock);
     size_t n = cache_bytes;
-    pthread_mutex_unlock(&cache_lock);
+    pthread_mutex_unlock(&lock);
     return n;
 }
 

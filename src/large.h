@@ -4,9 +4,11 @@
  * block, or aligned beyond what a segment gives). The mapping starts at a
  * 4 MiB boundary (so no other mapping of ours shares its chunks) and
  * every chunk it covers is marked in the chunk map; a 64-byte header sits
- * just below the block. realloc moves pages with mremap, never copies.
- * Freed mappings are cached for the decay time and reused.
- * Thread-safe without locks: a block belongs to whoever holds it.
+ * just below the block. realloc moves pages with mremap, never copies;
+ * a block that shrinks keeps its pages for the decay time. Freed
+ * mappings are cached for the decay time and reused. Thread-safe: a block
+ * belongs to whoever holds it; the cache and the pages kept past blocks
+ * are under one lock, taken by free and realloc, never by a lookup.
  */
 #ifndef ST_LARGE_H
 #define ST_LARGE_H
@@ -18,7 +20,7 @@
 /* A block of `size` bytes aligned to `align` (a power of two), or NULL
  * with errno ENOMEM. *fresh (if not NULL): true when the pages are new
  * from the OS, hence zero; false for a reused mapping. */
-ST_HIDDEN void *st_large_alloc(size_t size, size_t align, bool *fresh);
+ST_HIDDEN void *st_large_alloc(size_t size, size_t align, uint64_t now_ms, bool *fresh);
 
 /* What a pointer in a large-block chunk is. */
 typedef enum { ST_LARGE_OK, ST_LARGE_NOT_OURS, ST_LARGE_INSIDE, ST_LARGE_FREED } st_large_status;
@@ -27,15 +29,17 @@ ST_HIDDEN st_large_status st_large_lookup(const void *p);
 /* Free the block at p (st_large_lookup said OK): its mapping is cached
  * for reuse or unmapped; ST_LARGE_FREED if another free got there first. */
 ST_HIDDEN st_large_status st_large_free(void *p, uint64_t now_ms);
-/* Unmap the cached mappings freed decay_ms ago or more (all of them with
- * `all`); returns how many. */
+/* Unmap the cached mappings freed decay_ms ago or more, and give back the
+ * pages past live blocks that shrank that long ago (all of them with
+ * `all`); returns how many mappings were unmapped. */
 ST_HIDDEN size_t st_large_decay(uint64_t now_ms, uint64_t decay_ms, bool all);
 /* pthread_atfork phases: 0 prepare, 1 parent, 2 child. */
 ST_HIDDEN void st_large_at_fork(int phase);
 ST_HIDDEN size_t st_large_usable_size(const void *p);
-/* Resize in place or by moving the pages; NULL (block untouched, errno
- * ENOMEM) if the address space is exhausted. */
-ST_HIDDEN void *st_large_realloc(void *p, size_t size);
+/* Resize within the mapping, in place or by moving the pages; NULL (block
+ * untouched, errno ENOMEM) if the address space is exhausted. now_ms
+ * starts the decay of pages a shrink leaves past the block. */
+ST_HIDDEN void *st_large_realloc(void *p, size_t size, uint64_t now_ms);
 
 /* Bytes of freed mappings kept for reuse. */
 ST_HIDDEN size_t st_large_cached_bytes(void);

@@ -166,7 +166,7 @@ static void *heap_alloc(st_theap *h, size_t n, size_t align)
         return st_theap_alloc_class(h, (unsigned)c);
     if (n <= ST_MEDIUM_MAX && align <= ST_MEDIUM_MAX)
         return st_theap_alloc_medium(h, n, align);
-    return st_large_alloc(n, align, NULL);
+    return st_large_alloc(n, align, st_theap_now_ms(), NULL);
 }
 
 static void *shared_alloc(size_t n, size_t align)
@@ -344,7 +344,7 @@ STRATA_API void *strata_calloc(size_t count, size_t size)
         return NULL;
     }
     bool fresh = false;
-    void *p = n > ST_MEDIUM_MAX ? st_large_alloc(n, ALIGN_DEFAULT, &fresh) : NULL;
+    void *p = n > ST_MEDIUM_MAX ? st_large_alloc(n, ALIGN_DEFAULT, st_theap_now_ms(), &fresh) : NULL;
     if (p == NULL)
         p = strata_malloc(n); /* small, medium, or the retry after trimming */
     if (p != NULL && !fresh)
@@ -366,7 +366,7 @@ STRATA_API void *strata_realloc(void *p, size_t n)
     if (n <= old && (n >= old / 2 || old <= ALIGN_DEFAULT) && !is_large(p))
         return p;
     if (is_large(p) && n > ST_MEDIUM_MAX)
-        return st_large_realloc(p, n);
+        return st_large_realloc(p, n, st_theap_now_ms());
     void *q = strata_malloc(n);
     if (q == NULL)
         return NULL;

@@ -10,13 +10,16 @@
  * grow with the number of threads, and the later threads must not be
  * slower than the first. Also: blocks of a thread that has exited are
  * freed by another thread and its heap is adopted, and many threads free
- * blocks of one owner at once while the owner keeps allocating.
+ * blocks of one owner at once while the owner keeps allocating. And large
+ * blocks resized by realloc (which keeps the pages a shrink leaves) while
+ * another thread trims, which gives those pages back.
  *
  * Written to run under ThreadSanitizer too: everything shared by the test
  * itself goes through a mutex or an atomic.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 
 #include "strata/malloc.h"
@@ -511,4 +514,70 @@ TEST(thread_churn)
                 s0.live_bytes);
     CHECK(s2.live_bytes <= s0.live_bytes + 64 * KIB);
     free(later);
+}
+
+/* ---- large reallocs while another thread trims ----------------------------------- */
+
+static atomic_int trimming;
+static atomic_long trims;
+
+static void *trimmer(void *arg)
+{
+    (void)arg;
+    while (atomic_load(&trimming)) {
+        strata_malloc_trim(0);
+        atomic_fetch_add(&trims, 1);
+    }
+    return NULL;
+}
+
+/* Byte i of a large block of generation g (checked one per page). */
+static char large_byte(size_t i, unsigned g) { return (char)((i >> 12) * 31 + g); }
+
+TEST(large_realloc_while_another_thread_trims)
+{
+    uint64_t seed = test_seed("large realloc"), rng = seed;
+    long steps = test_steps(300);
+    atomic_store(&errors, 0);
+    atomic_store(&trimming, 1);
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, trimmer, NULL) == 0);
+    size_t n = 8 * MIB;
+    unsigned g = 0;
+    char *p = strata_malloc(n);
+    REQUIRE(p != NULL);
+    for (size_t i = 0; i < n; i += 4096)
+        p[i] = large_byte(i, g);
+    for (long s = 0; s < steps && atomic_load(&errors) == 0; s++) {
+        size_t m = 2 * MIB + rng_next(&rng) % (14 * MIB);
+        char *r = strata_realloc(p, m);
+        if (r == NULL) {
+            FAIL("realloc(%zu) failed\n", m);
+            break;
+        }
+        size_t kept = n < m ? n : m;
+        for (size_t i = 0; i < kept; i += 4096)
+            if (r[i] != large_byte(i, g)) {
+                FAIL("step %ld: byte %zu of a %zu-byte block lost in realloc to %zu\n", s, i, n, m);
+                break;
+            }
+        g++;
+        for (size_t i = 0; i < m; i += 4096)
+            r[i] = large_byte(i, g);
+        /* a whole trim pass now, with the slack of a shrink still there:
+         * it must take the pages past the block, none of the block's */
+        long passes = atomic_load(&trims);
+        while (atomic_load(&trims) < passes + 2)
+            sched_yield();
+        for (size_t i = 0; i < m; i += 4096)
+            if (r[i] != large_byte(i, g)) {
+                FAIL("step %ld: byte %zu of a %zu-byte block lost in a trim\n", s, i, m);
+                break;
+            }
+        p = r, n = m;
+    }
+    atomic_store(&trimming, 0);
+    pthread_join(t, NULL);
+    strata_free(p);
+    CHECK_EQ(atomic_load(&errors), 0);
 }

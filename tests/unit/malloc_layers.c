@@ -182,7 +182,7 @@ TEST(large_blocks_lookup_realloc_and_free)
     static const size_t aligns[] = {16, 4096, (size_t)1 << 22, (size_t)1 << 24};
     for (size_t a = 0; a < sizeof(aligns) / sizeof(aligns[0]); a++) {
         bool fresh = false;
-        char *p = st_large_alloc(3 << 20, aligns[a], &fresh);
+        char *p = st_large_alloc(3 << 20, aligns[a], 0, &fresh);
         REQUIRE(p != NULL);
         CHECK(st_is_aligned((uintptr_t)p, aligns[a]));
         CHECK(st_large_lookup(p) == ST_LARGE_OK);
@@ -193,11 +193,11 @@ TEST(large_blocks_lookup_realloc_and_free)
         for (size_t i = 0; i < (3 << 20); i += 4096)
             p[i] = (char)(i >> 12);
         if (aligns[a] == 16) {
-            char *q = st_large_realloc(p, 40 << 20);
+            char *q = st_large_realloc(p, 40 << 20, 0);
             REQUIRE(q != NULL);
             for (size_t i = 0; i < (3 << 20); i += 4096)
                 REQUIRE(q[i] == (char)(i >> 12));
-            q = st_large_realloc(q, 2 << 20);
+            q = st_large_realloc(q, 2 << 20, 0);
             REQUIRE(q != NULL);
             CHECK(q[4096] == 1);
             p = q;
@@ -208,4 +208,63 @@ TEST(large_blocks_lookup_realloc_and_free)
     st_large_decay(0, 0, true);
     int local;
     CHECK(st_large_lookup(&local) == ST_LARGE_NOT_OURS);
+}
+
+/* Bytes of live large mappings, and their usable bytes. */
+static size_t large_mapped(size_t *usable)
+{
+    size_t blocks, mapped;
+    st_large_totals(&blocks, &mapped, usable);
+    return mapped;
+}
+
+TEST(large_block_shrink_keeps_its_pages_until_the_decay)
+{
+    const size_t M = (size_t)1 << 20;
+    st_large_decay(0, 0, true);
+    size_t usable0, mapped0 = large_mapped(&usable0), usable;
+    char *p = st_large_alloc(40 * M, 16, 1000, NULL);
+    REQUIRE(p != NULL);
+    for (size_t i = 0; i < 40 * M; i += 4096)
+        p[i] = (char)(i >> 12);
+    size_t mapped = large_mapped(&usable);
+    CHECK(mapped >= mapped0 + 40 * M);
+    /* Shrink: same block, smaller size, the mapping kept whole. */
+    CHECK(st_large_realloc(p, 10 * M, 1000) == p);
+    CHECK(st_large_usable_size(p) >= 10 * M && st_large_usable_size(p) < 10 * M + 4096);
+    CHECK_EQ(large_mapped(&usable), mapped);
+    CHECK_EQ(usable - usable0, st_large_usable_size(p));
+    CHECK(st_large_lookup(p + 20 * M) == ST_LARGE_INSIDE); /* slack: still ours */
+    /* Grow again within the mapping: in place, the kept pages as they were. */
+    CHECK(st_large_realloc(p, 30 * M, 1100) == p);
+    CHECK(p[25 * M] == (char)((25 * M) >> 12));
+    CHECK(st_large_realloc(p, 5 * M, 1200) == p);
+    /* The slack is older than the decay only from 2000 (listed at 1000). */
+    st_large_decay(1999, 1000, false);
+    CHECK_EQ(large_mapped(&usable), mapped);
+    st_large_decay(2000, 1000, false);
+    size_t trimmed = large_mapped(&usable);
+    CHECK(trimmed < mapped0 + 6 * M);
+    CHECK(trimmed >= mapped0 + 5 * M);
+    for (size_t i = 0; i < 5 * M; i += 4096)
+        REQUIRE(p[i] == (char)(i >> 12));
+    CHECK(st_large_lookup(p) == ST_LARGE_OK);
+    CHECK(st_large_lookup(p + 20 * M) == ST_LARGE_NOT_OURS); /* its chunk unmarked */
+    /* Growing past the trimmed mapping remaps; the contents move along. */
+    char *q = st_large_realloc(p, 20 * M, 3000);
+    REQUIRE(q != NULL);
+    for (size_t i = 0; i < 5 * M; i += 4096)
+        REQUIRE(q[i] == (char)(i >> 12));
+    CHECK(st_large_free(q, 3000) == ST_LARGE_OK);
+    /* A cached mapping reused for a smaller block: its rest is slack. */
+    char *r = st_large_alloc(8 * M, 16, 4000, NULL);
+    REQUIRE(r != NULL);
+    CHECK(r == q);
+    CHECK(st_large_usable_size(r) < 9 * M);
+    CHECK(large_mapped(&usable) >= mapped0 + 20 * M);
+    st_large_decay(4000, 1000, true);
+    CHECK(large_mapped(&usable) < mapped0 + 9 * M);
+    CHECK(st_large_free(r, 5000) == ST_LARGE_OK);
+    st_large_decay(0, 0, true);
+    CHECK_EQ(large_mapped(&usable), mapped0);
 }
