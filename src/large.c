@@ -8,8 +8,9 @@
  * state word is swapped atomically on free, which turns a double free
  * racing with the first into a clean abort instead of two munmaps.
  *
- * Freed mappings wait in a small cache (at most CACHE_SLOTS of them and
- * CACHE_BYTES in all) for the decay time, so a program that frees and
+ * Freed mappings wait in a small cache (at most CACHE_SLOTS of them, and
+ * CACHE_BYTES or as many bytes as the live large blocks map, whichever is
+ * more: a program's large blocks may turn over whole) for the decay time, so a program that frees and
  * allocates large blocks in turn neither pays munmap, mmap and a page
  * fault per page each time nor hands the kernel work for nothing. A
  * cached mapping keeps its chunk bits and its FREED header: a free of it
@@ -50,7 +51,7 @@ typedef struct large_header {
 _Static_assert(sizeof(large_header) == ST_LARGE_HEADER, "the header fills the bytes before a block");
 
 #define CACHE_SLOTS 16
-#define CACHE_BYTES ((size_t)128 << 20)
+#define CACHE_BYTES ((size_t)256 << 20)
 
 static size_t live_blocks, mapped_bytes, usable_bytes; /* atomics */
 
@@ -171,7 +172,8 @@ static bool cache_put(large_header *h, uint64_t now_ms)
     slack_unlist(h);
     account(-1, -(long)h->map_size, -(long)h->size);
     if (h->user - h->base == ST_LARGE_HEADER && cache_count < CACHE_SLOTS &&
-        cache_bytes + h->map_size <= CACHE_BYTES) {
+        cache_bytes + h->map_size <=
+            ST_MAX(CACHE_BYTES, __atomic_load_n(&mapped_bytes, __ATOMIC_RELAXED))) {
         cache[cache_count++] = (struct cached){h, now_ms};
         cache_bytes += h->map_size;
         kept = true;
