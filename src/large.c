@@ -8,11 +8,12 @@
  * state word is swapped atomically on free, which turns a double free
  * racing with the first into a clean abort instead of two munmaps.
  *
- * Freed mappings wait in a small cache (at most CACHE_SLOTS of them, and
- * CACHE_BYTES or as many bytes as the live large blocks map, whichever is
- * more: a program's large blocks may turn over whole) for the decay time, so a program that frees and
- * allocates large blocks in turn neither pays munmap, mmap and a page
- * fault per page each time nor hands the kernel work for nothing. A
+ * Freed mappings wait in a small cache for the decay time (at most
+ * CACHE_SLOTS of them, and CACHE_BYTES or as many bytes as the live large
+ * blocks map, whichever is more: a program's large blocks may turn over
+ * whole), so a program that frees and allocates large blocks in turn
+ * neither pays munmap, mmap and a page fault per page each time nor hands
+ * the kernel work for nothing. A
  * cached mapping keeps its chunk bits and its FREED header: a free of it
  * is still a double free.
  *
