@@ -73,9 +73,14 @@ void st_theap_configure(uint64_t decay, size_t retain)
         size_t step = ST_MAX(ST_PAGE_SLAB_ALIGN, st_sizeclass_align(c));
         classes[c].colour_step = (unsigned)step;
         classes[c].colours = (unsigned)(ST_MIN(slack, ST_PAGE_SIZE - 1) / step + 1);
+        unsigned group = 1u << st_log2_floor(ST_MAX(ST_PAGE_SIZE / l->size, 1));
+        group = ST_MIN(group, 64u);
         st_class_table[c] = (st_class_consts){.recip = st_recip_of(l->size),
+                                              .group = UINT64_MAX >> (64 - group),
+                                              .group_align = 64 - group,
                                               .first = (uint32_t)l->first,
-                                              .capacity = l->capacity};
+                                              .capacity = l->capacity,
+                                              .sparse_at = (7 * l->capacity + 7) / 8};
     }
 }
 
@@ -293,7 +298,7 @@ static void purge_slab_page(st_theap *h, st_slab *s, st_segment *seg, size_t pag
 
 static bool is_sparse(const st_slab *s)
 {
-    return (size_t)s->free_count * 8 >= (size_t)s->capacity * 7;
+    return s->free_count >= st_class_table[slab_class(s)].sparse_at;
 }
 
 /* Objects first..last of a sparse PARTIAL slab were freed: purge the
@@ -326,7 +331,8 @@ static void purge_sparse(st_theap *h, st_slab *s, unsigned first, unsigned last,
 
 void st_theap_slab_event(st_theap *h, st_slab *s, unsigned idx)
 {
-    unsigned word = idx / 64;
+    const st_class_consts *k = &st_class_table[slab_class(s)];
+    unsigned first = (idx & ~63u) | (idx & k->group_align);
     unsigned state = slab_state(s);
     if (state == CURRENT)
         return;
@@ -338,10 +344,9 @@ void st_theap_slab_event(st_theap *h, st_slab *s, unsigned idx)
         set_state(s, PARTIAL);
         list_push(&h->partial[slab_class(s)], s);
     }
-    if (st_slab_live(s, word) == 0)
-        purge_sparse(h, s, word * 64, ST_MIN(word * 64 + 63, s->capacity - 1), false);
-    else if (s->size >= ST_SLAB_BIG_OBJECT)
-        purge_sparse(h, s, idx, idx, false);
+    if ((st_slab_live(s, idx / 64) & (k->group << (first % 64))) == 0 ||
+        s->free_count == k->sparse_at) /* just became sparse: the first scan is whole */
+        purge_sparse(h, s, first, ST_MIN(first + (64 - k->group_align) - 1, s->capacity - 1), false);
 }
 
 /* ---- medium blocks ------------------------------------------------------------ */

@@ -80,8 +80,8 @@ ST_HIDDEN void *st_theap_alloc_class(st_theap *h, unsigned c);
 ST_HIDDEN void *st_theap_alloc_medium(st_theap *h, size_t size, size_t align);
 
 /* A free of object idx changed something in a slab that is not current:
- * full → partial, partial → empty, a bitmap word became 0, or an object
- * of a page's size class was freed (pages may have no live object left). */
+ * full → partial, partial → empty, sparse now, or idx's group of objects
+ * (about a page's worth, st_class_consts) has no live one left. */
 ST_HIDDEN void st_theap_slab_event(st_theap *h, st_slab *s, unsigned idx);
 /* Free of a medium block by its owner; entry is its page-table entry. */
 ST_HIDDEN void st_theap_free_medium(st_theap *h, st_segment *seg, void *p, uintptr_t entry);
@@ -126,16 +126,20 @@ ST_HIDDEN ST_COLD void st_free_fault(const char *fault, const void *p);
 
 #define ST_SLAB_CURRENT_TAG (1u << 8) /* owner_tag state bits of a CURRENT slab (theap.c) */
 #define ST_SLAB_STATE_MASK (3u << 8)
-/* Objects this large are at most four to a page: their pages empty long
- * before a bitmap word does, so each of their frees is looked at. */
-#define ST_SLAB_BIG_OBJECT 1024u
-
 /* What every slab of a class shares, for the free path: the same as
- * its descriptors hold, in one hot 16-byte line-share per class. */
+ * its descriptors hold, in one hot half line per class. */
 typedef struct st_class_consts {
     uint64_t recip;    /* of the object size */
-    uint32_t first;    /* offset of object 0 from the descriptor */
-    uint32_t capacity; /* objects per slab */
+    /* A free that leaves its group of objects (as many as a page holds,
+     * rounded down to a power of two, at most a word's 64) without a live
+     * one tells the heap: a page may have emptied. group: the group's
+     * bits at bit 0; group_align: 64 - its size, which masks an index
+     * down to its group's first bit within the word. */
+    uint64_t group;
+    uint32_t group_align;
+    uint32_t first;     /* offset of object 0 from the descriptor */
+    uint32_t capacity;  /* objects per slab */
+    uint32_t sparse_at; /* free objects from which a slab is sparse (an eighth live) */
 } st_class_consts;
 ST_HIDDEN extern st_class_consts st_class_table[ST_CLASS_COUNT];
 
@@ -171,7 +175,8 @@ static inline void st_theap_free_in_slab(st_theap *h, uintptr_t entry, void *p, 
     uint32_t was_free = s->free_count++;
     s->cursor = ST_MIN(wi, s->cursor); /* random frees: a branch would mispredict half the time */
     /* was_free - 1 wraps for 0 (was full) and reaches capacity - 2 when empty now */
-    if (ST_UNLIKELY((w == 0 || was_free - 1 >= k->capacity - 2 || s->size >= ST_SLAB_BIG_OBJECT) &&
+    if (ST_UNLIKELY(((w & (k->group << (idx & k->group_align))) == 0 ||
+                     was_free - 1 >= k->capacity - 2 || was_free + 1 == k->sparse_at) &&
                     (s->owner_tag & ST_SLAB_STATE_MASK) != ST_SLAB_CURRENT_TAG))
         st_theap_slab_event(h, s, idx);
 }
