@@ -80,7 +80,7 @@ void st_theap_configure(uint64_t decay, size_t retain)
                                               .group_align = 64 - group,
                                               .first = (uint32_t)l->first,
                                               .capacity = l->capacity,
-                                              .sparse_at = (7 * l->capacity + 7) / 8};
+                                              .sparse_at = (l->capacity + 1) / 2};
     }
 }
 

@@ -10,7 +10,7 @@
  * A slab is CURRENT (its class allocates from it), PARTIAL (on its
  * class's list) or FULL (on no list); an empty non-current slab goes back
  * to its segment's buddy at once, its pages "dirty" until the decay
- * returns them to the OS. In a PARTIAL slab that is at most an eighth
+ * returns them to the OS. In a PARTIAL slab that is at most half
  * live, every page without a live object is returned (madvise) — at once
  * in a single-threaded process, else by the decay — which is what keeps a
  * few survivors from pinning whole slabs.
@@ -139,7 +139,7 @@ typedef struct st_class_consts {
     uint32_t group_align;
     uint32_t first;     /* offset of object 0 from the descriptor */
     uint32_t capacity;  /* objects per slab */
-    uint32_t sparse_at; /* free objects from which a slab is sparse (an eighth live) */
+    uint32_t sparse_at; /* free objects from which a slab is sparse (half live) */
 } st_class_consts;
 ST_HIDDEN extern st_class_consts st_class_table[ST_CLASS_COUNT];
 

@@ -8,8 +8,8 @@
  * with malloc_trim. Also: with 1 block in 64 kept alive, RSS above the
  * start is at most 2.5 x the live bytes + 1 MiB (every page without a live
  * block goes back, even inside a slab that still has live blocks), and
- * with 1 in 64 of 256-byte blocks kept, the pages without one go back at
- * once; and the blocks of a thread that has exited, freed by the main
+ * with 1 in 64 of 256-byte blocks or 1 in 4 of 1-8 KiB blocks kept, the
+ * pages without one go back at once; and the blocks of a thread that has exited, freed by the main
  * thread, go back too.
  *
  * The harness's own arrays are static and touched before the baseline is
@@ -219,37 +219,45 @@ TEST(rss_survivors_one_in_64)
         strata_free(blocks[i]);
 }
 
-/* 256-byte blocks, 1 in 64 kept: 3 pages in 4 hold no live block, yet
- * every bitmap word (64 blocks) keeps one. In a single-threaded process
- * those pages go back as the frees empty them, with no decay, no
- * activity and no malloc_trim: RSS over the start at most 40 % of what
- * was allocated (a quarter pinned by the survivors, plus descriptors). */
-TEST(rss_sparse_pages_back_at_once)
+/* Blocks of min..max bytes (about `total` of them), 1 in keep_every kept:
+ * in a single-threaded process the pages without a live block go back
+ * as the frees empty them, with no decay, no activity and no malloc_trim.
+ * RSS over the start afterwards must be at most `bound_permille` of
+ * what was allocated, and at most 2.5 x the live bytes + 1 MiB when
+ * `vs_live`. */
+static void sparse_pages_back_at_once(size_t min, size_t max, size_t keep_every, size_t total,
+                                      size_t bound_permille, bool vs_live)
 {
     size_t base = baseline();
-    size_t n = 16 * MIB / 256;
-    REQUIRE(n <= MAX_BLOCKS);
-    for (size_t i = 0; i < n; i++) {
-        blocks[i] = strata_malloc(256);
-        REQUIRE(blocks[i] != NULL);
-        memset(blocks[i], 0x5a, 256);
+    size_t n = 0, bytes = 0;
+    while (bytes < total && n < MAX_BLOCKS) {
+        sizes[n] = min == max ? min : (size_t)test_rand_range(min, max);
+        blocks[n] = strata_malloc(sizes[n]);
+        REQUIRE(blocks[n] != NULL);
+        memset(blocks[n], 0x5a, sizes[n]);
+        bytes += sizes[n++];
     }
-    size_t peak = rss_bytes(), kept = 0;
+    size_t peak = rss_bytes(), kept = 0, live = 0;
     for (size_t i = 0; i < n; i++) {
-        if (i % 64 == 0)
+        if (i % keep_every == 0) {
+            live += sizes[i];
+            sizes[kept] = sizes[i];
             blocks[kept++] = blocks[i];
-        else
+        } else {
             strata_free(blocks[i]);
+        }
     }
     size_t rss = rss_bytes();
-    printf("  %zu of %zu blocks of 256 bytes kept: RSS %zu KiB over the start, %zu KiB at the "
-           "peak\n",
-           kept, n, (rss - base) / 1024, (peak - base) / 1024);
-    CHECK(peak >= base + 15 * MIB);
-    CHECK(rss <= base + 16 * MIB * 2 / 5);
+    printf("  %zu of %zu blocks of %zu-%zu bytes kept (%zu KiB live): RSS %zu KiB over the "
+           "start, %zu KiB at the peak\n",
+           kept, n, min, max, live / 1024, (rss - base) / 1024, (peak - base) / 1024);
+    CHECK(peak >= base + bytes * 9 / 10);
+    CHECK(rss <= base + bytes / 1000 * bound_permille);
+    if (vs_live)
+        CHECK(rss <= base + 5 * live / 2 + MIB);
     for (size_t i = 0; i < kept; i++) {
         const unsigned char *b = blocks[i];
-        if (b[0] != 0x5a || b[255] != 0x5a) {
+        if (b[0] != 0x5a || b[sizes[i] - 1] != 0x5a) {
             fprintf(stderr, "  survivor %zu damaged\n", i);
             CHECK(false);
             break;
@@ -257,6 +265,22 @@ TEST(rss_sparse_pages_back_at_once)
     }
     for (size_t i = 0; i < kept; i++)
         strata_free(blocks[i]);
+}
+
+/* 256-byte blocks, 1 in 64 kept: 3 pages in 4 hold no live block, yet
+ * every bitmap word (64 blocks) keeps one. At most 40 % of what was
+ * allocated stays: a quarter pinned by the survivors, plus descriptors. */
+TEST(rss_sparse_pages_back_at_once)
+{
+    sparse_pages_back_at_once(256, 256, 64, 16 * MIB, 400, false);
+}
+
+/* 1-8 KiB blocks, 1 in 4 kept (every allocator that keeps whole slabs
+ * stays at 4x the live bytes or more): at most 2.5 x live. */
+TEST(rss_quarter_live_pages_back_at_once)
+{
+    test_seed("quarter live");
+    sparse_pages_back_at_once(1 * KIB, 8 * KIB, 4, 64 * MIB, 1000, true);
 }
 
 /* ---- blocks of an exited thread, freed by the main thread ----------------------- */

@@ -43,7 +43,14 @@ const struct bench_workload st_bench_workloads[] = {
     {"phases", "bench-wl_phases",
      "1 survivor per 64 short-lived objects; resident/live after the rest are freed",
      "--small 1000000 --keep-every 64 --idle-ms 1000",
-     "--small 200000 --keep-every 64 --idle-ms 600",
+     "--small 200000 --keep-every 64 --idle-ms 300",
+     "ratio_after_free:RSS/live_freed:x ratio_after_large:RSS/live_large:x "
+     "ratio_after_end:RSS/live_end:x",
+     false},
+    {"phases-big", "bench-wl_phases",
+     "1 survivor per 4 short-lived objects of 1-8 KiB; resident/live after the rest are freed",
+     "--small 200000 --keep-every 4 --min 1024 --max 8192 --idle-ms 1000",
+     "--small 50000 --keep-every 4 --min 1024 --max 8192 --idle-ms 300",
      "ratio_after_free:RSS/live_freed:x ratio_after_large:RSS/live_large:x "
      "ratio_after_end:RSS/live_end:x",
      false},
