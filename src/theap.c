@@ -276,24 +276,31 @@ static bool range_free(const st_slab *s, unsigned lo, unsigned hi)
     return true;
 }
 
-/* Purge page `page` of the slab (an index in its segment) if no live
- * object touches it and the descriptor is not on it. */
-static void purge_slab_page(st_theap *h, st_slab *s, st_segment *seg, size_t page)
+/* May page `page` of the slab (an index in its segment) be purged: not
+ * purged yet, not the descriptor's, and no live object touches it? */
+static bool page_purgeable(const st_slab *s, const st_segment *seg, size_t page)
 {
     uintptr_t pa = (uintptr_t)seg + page * ST_PAGE_SIZE, base = st_slab_base(s);
-    uint64_t bit = (uint64_t)1 << (page % 64);
-    if (pa < (uintptr_t)s + st_slab_bitmap_desc_size(s->capacity) || (seg->purged[page / 64] & bit))
-        return;
+    if (pa < (uintptr_t)s + st_slab_bitmap_desc_size(s->capacity) ||
+        (seg->purged[page / 64] & ((uint64_t)1 << (page % 64))))
+        return false;
     if (pa + ST_PAGE_SIZE <= base || pa >= base + (uintptr_t)s->capacity * s->size)
-        return; /* padding only: never written */
+        return false; /* padding only: never written */
     unsigned lo = pa <= base ? 0 : (unsigned)((pa - base) / s->size);
     unsigned hi = (unsigned)ST_MIN((pa + ST_PAGE_SIZE - 1 - base) / s->size, s->capacity - 1u);
-    if (!range_free(s, lo, hi))
+    return range_free(s, lo, hi);
+}
+
+/* Purge pages first..first + n - 1 of the segment: one madvise. */
+static void purge_pages(st_theap *h, st_segment *seg, size_t first, size_t n)
+{
+    if (n == 0)
         return;
-    st_os_purge((void *)pa, ST_PAGE_SIZE);
-    seg->purged[page / 64] |= bit;
+    st_os_purge((char *)seg + first * ST_PAGE_SIZE, n * ST_PAGE_SIZE);
+    for (size_t page = first; page < first + n; page++)
+        seg->purged[page / 64] |= (uint64_t)1 << (page % 64);
     h->purges++;
-    h->purged_bytes += ST_PAGE_SIZE;
+    h->purged_bytes += n * ST_PAGE_SIZE;
 }
 
 static bool is_sparse(const st_slab *s)
@@ -325,8 +332,13 @@ static void purge_sparse(st_theap *h, st_slab *s, unsigned first, unsigned last,
         hi = (base + ((uintptr_t)last + 1) * s->size - 1) / ST_PAGE_SIZE;
     }
     s->owner_tag |= SCANNED;
+    size_t run = lo; /* pages run..page - 1 are purgeable: one call for them */
     for (size_t page = lo; page <= hi; page++)
-        purge_slab_page(h, s, seg, page);
+        if (!page_purgeable(s, seg, page)) {
+            purge_pages(h, seg, run, page - run);
+            run = page + 1;
+        }
+    purge_pages(h, seg, run, hi + 1 - run);
 }
 
 void st_theap_slab_event(st_theap *h, st_slab *s, unsigned idx)
