@@ -226,6 +226,7 @@ STRATA_API void *strata_malloc(size_t n)
 {
     st_theap *h = tls_heap;
     if (ST_LIKELY(n - 1 < 1024)) {
+        /* st_theap_take_freed spelt out: its result would be tested twice */
         void *p = h->freed[(n - 1) >> 4];
         if (p != NULL) {
             __atomic_store_n(&h->freed[(n - 1) >> 4], NULL, __ATOMIC_RELAXED);

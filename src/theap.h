@@ -147,9 +147,9 @@ ST_HIDDEN extern st_class_consts st_class_table[ST_CLASS_COUNT];
  * validate (an object start, live, not in freed[]), then keep it as the
  * class's freed block if that place is empty (when `keep`), else clear
  * its bit and let the heap react when a slab that is not the current one
- * fills up, empties, or gets a word without live objects. The object
- * index comes from the class table, so the loads of the bit and of the
- * descriptor's counters overlap. */
+ * stops being full, empties, becomes sparse, or gets a group of objects
+ * without a live one. The object index comes from the class table, so
+ * the loads of the bit and of the descriptor's counters overlap. */
 static inline void st_theap_free_in_slab(st_theap *h, uintptr_t entry, void *p, bool keep)
 {
     st_slab *s = st_page_slab(entry);
