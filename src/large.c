@@ -56,7 +56,10 @@ _Static_assert(sizeof(large_header) == ST_LARGE_HEADER, "the header fills the by
 
 static size_t live_blocks, mapped_bytes, usable_bytes; /* atomics */
 
-/* Guards the cache, the slack list and the slack of every block on it. */
+/* Guards the cache, the slack list and the slack of every block on it;
+ * taken by large-block alloc, free, realloc and the decay. A leaf: taken
+ * under the heap registry's and the shared heap's locks, never the other
+ * way round. */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct cached {
     struct large_header *h;
@@ -116,18 +119,24 @@ static void set_size(large_header *h, size_t map, uint64_t now_ms)
 }
 
 /* Give the slack of a listed block back to the OS: the mapping shrinks in
- * place to the block, and only chunks wholly past it are unmarked, so a
- * free of the block racing with this still finds its chunk marked. */
+ * place to the block. Only chunks wholly past it are unmarked, so a free
+ * of the block racing with this still finds its chunk marked; and they
+ * are unmarked before the pages go, since once gone another thread may
+ * map the range and mark it for itself. */
 static void trim(large_header *h)
 {
     size_t map = h->user - h->base + h->size;
-    uintptr_t end = h->base + map, old_end = h->base + h->map_size;
+    uintptr_t old_end = h->base + h->map_size;
+    uintptr_t first_gone = st_align_up(h->base + map, ST_SEGMENT_SIZE);
+    size_t gone = first_gone < old_end ? old_end - first_gone : 0;
     slack_unlist(h);
-    if (!st_os_resize_in_place((void *)h->base, h->map_size, map))
-        return; /* cannot fail for a shrink; if it did, the slack stays */
-    uintptr_t first_gone = st_align_up(end, ST_SEGMENT_SIZE);
-    if (first_gone < old_end)
-        st_chunk_mark(st_chunk_large_bits, first_gone, old_end - first_gone, false);
+    if (gone > 0)
+        st_chunk_mark(st_chunk_large_bits, first_gone, gone, false);
+    if (!st_os_resize_in_place((void *)h->base, h->map_size, map)) {
+        if (gone > 0) /* cannot fail for a shrink; if it did, the slack stays */
+            st_chunk_mark(st_chunk_large_bits, first_gone, gone, true);
+        return;
+    }
     account(0, (long)map - (long)h->map_size, 0);
     h->map_size = map;
 }
@@ -190,13 +199,20 @@ static void unmap(large_header *h)
     st_os_unmap((void *)h->base, h->map_size);
 }
 
+/* Was `since` decay_ms or more before now? (Another thread may have
+ * stamped it after the caller read its clock.) */
+static bool decayed(uint64_t since, uint64_t now_ms, uint64_t decay_ms)
+{
+    return now_ms >= since && now_ms - since >= decay_ms;
+}
+
 size_t st_large_decay(uint64_t now_ms, uint64_t decay_ms, bool all)
 {
     large_header *gone[CACHE_SLOTS];
-    size_t n = 0;
+    size_t n = 0, trimmed = 0;
     pthread_mutex_lock(&lock);
     for (size_t i = 0; i < cache_count;) {
-        if (all || now_ms - cache[i].freed_ms >= decay_ms) {
+        if (all || decayed(cache[i].freed_ms, now_ms, decay_ms)) {
             gone[n++] = cache[i].h;
             cache_bytes -= cache[i].h->map_size;
             cache[i] = cache[--cache_count];
@@ -206,13 +222,15 @@ size_t st_large_decay(uint64_t now_ms, uint64_t decay_ms, bool all)
     }
     for (large_header *h = slack_list.slack_next, *next; h != &slack_list; h = next) {
         next = h->slack_next;
-        if (all || now_ms - h->slack_since_ms >= decay_ms)
+        if (all || decayed(h->slack_since_ms, now_ms, decay_ms)) {
             trim(h);
+            trimmed++;
+        }
     }
     pthread_mutex_unlock(&lock);
     for (size_t i = 0; i < n; i++)
         unmap(gone[i]);
-    return n;
+    return n + trimmed;
 }
 
 void st_large_at_fork(int phase)
@@ -243,7 +261,7 @@ void *st_large_alloc(size_t size, size_t align, uint64_t now_ms, bool *fresh)
         void *p = st_large_realloc((void *)cached->user, size, now_ms);
         if (p != NULL)
             return p;
-        st_large_free((void *)cached->user, 0); /* could not resize: back to the cache */
+        st_large_free((void *)cached->user, now_ms); /* could not grow it: cached again */
     }
     void *base = st_os_map_aligned(map, ST_MAX(align, ST_SEGMENT_SIZE));
     if (base == NULL) {
@@ -290,12 +308,10 @@ st_large_status st_large_free(void *p, uint64_t now_ms)
 
 size_t st_large_usable_size(const void *p) { return header_of(p)->size; }
 
-/* The mapping [old_base, + old_map) is now [base, + map): re-mark its
- * chunks, rewrite the header (which moved with the pages), count it. */
-static large_header *remapped(uintptr_t old_base, size_t old_map, size_t offset, uintptr_t base,
-                              size_t map)
+/* The mapping of old_map bytes is now [base, + map): mark its chunks,
+ * rewrite the header (which moved with the pages), count it. */
+static large_header *remapped(size_t old_map, size_t offset, uintptr_t base, size_t map)
 {
-    st_chunk_mark(st_chunk_large_bits, old_base, old_map, false);
     large_header *h = header_of((char *)base + offset);
     account(0, (long)map - (long)old_map, (long)(map - offset) - (long)h->size);
     h->base = base;
@@ -304,6 +320,18 @@ static large_header *remapped(uintptr_t old_base, size_t old_map, size_t offset,
     h->size = map - offset;
     st_chunk_mark(st_chunk_large_bits, base, map, true);
     return h;
+}
+
+/* Move the pages of [base, + old_map) to `to`, growing them to map. The
+ * old chunks are unmarked first: once the pages are gone, another thread
+ * may map the range and mark it for itself. */
+static bool moved(uintptr_t base, size_t old_map, void *to, size_t map)
+{
+    st_chunk_mark(st_chunk_large_bits, base, old_map, false);
+    if (st_os_move((void *)base, old_map, map, to) != NULL)
+        return true;
+    st_chunk_mark(st_chunk_large_bits, base, old_map, true);
+    return false;
 }
 
 /* Within the mapping: the size changes, the pages stay (slack). Beyond
@@ -328,17 +356,19 @@ void *st_large_realloc(void *p, size_t size, uint64_t now_ms)
     if (map <= old_map)
         return p;
     if (st_os_resize_in_place((void *)base, old_map, map))
-        return (void *)remapped(base, old_map, offset, base, map)->user;
+        return (void *)remapped(old_map, offset, base, map)->user;
     /* move to a fresh reservation at a 4 MiB boundary: mremap alone would
      * put it anywhere and break the one-mapping-per-chunk rule */
     void *to = st_os_map_aligned(map, ST_MAX(offset, ST_SEGMENT_SIZE));
-    if (to == NULL || st_os_move((void *)base, old_map, map, to) == NULL) {
-        if (to != NULL)
-            st_os_unmap(to, map);
-        errno = ENOMEM;
-        return NULL;
-    }
-    return (void *)remapped(base, old_map, offset, (uintptr_t)to, map)->user;
+    if (to != NULL && moved(base, old_map, to, map))
+        return (void *)remapped(old_map, offset, (uintptr_t)to, map)->user;
+    if (to != NULL)
+        st_os_unmap(to, map);
+    pthread_mutex_lock(&lock);
+    set_size(h, offset + h->size, now_ms); /* its slack, if any, listed again */
+    pthread_mutex_unlock(&lock);
+    errno = ENOMEM;
+    return NULL;
 }
 
 size_t st_large_cached_bytes(void)

@@ -8,7 +8,7 @@
  * a block that shrinks keeps its pages for the decay time. Freed
  * mappings are cached for the decay time and reused. Thread-safe: a block
  * belongs to whoever holds it; the cache and the pages kept past blocks
- * are under one lock, taken by free and realloc, never by a lookup.
+ * are under one lock (large.c), never taken by a lookup.
  */
 #ifndef ST_LARGE_H
 #define ST_LARGE_H
@@ -31,7 +31,7 @@ ST_HIDDEN st_large_status st_large_lookup(const void *p);
 ST_HIDDEN st_large_status st_large_free(void *p, uint64_t now_ms);
 /* Unmap the cached mappings freed decay_ms ago or more, and give back the
  * pages past live blocks that shrank that long ago (all of them with
- * `all`); returns how many mappings were unmapped. */
+ * `all`); returns how many mappings were unmapped or cut down. */
 ST_HIDDEN size_t st_large_decay(uint64_t now_ms, uint64_t decay_ms, bool all);
 /* pthread_atfork phases: 0 prepare, 1 parent, 2 child. */
 ST_HIDDEN void st_large_at_fork(int phase);

@@ -345,7 +345,9 @@ STRATA_API void *strata_calloc(size_t count, size_t size)
         return NULL;
     }
     bool fresh = false;
-    void *p = n > ST_MEDIUM_MAX ? st_large_alloc(n, ALIGN_DEFAULT, st_theap_now_ms(), &fresh) : NULL;
+    void *p = NULL;
+    if (n > ST_MEDIUM_MAX)
+        p = st_large_alloc(n, ALIGN_DEFAULT, st_theap_now_ms(), &fresh);
     if (p == NULL)
         p = strata_malloc(n); /* small, medium, or the retry after trimming */
     if (p != NULL && !fresh)

@@ -356,9 +356,10 @@ void st_theap_slab_event(st_theap *h, st_slab *s, unsigned idx)
         set_state(s, PARTIAL);
         list_push(&h->partial[slab_class(s)], s);
     }
+    unsigned last = ST_MIN(first + (64 - k->group_align) - 1, s->capacity - 1);
     if ((st_slab_live(s, idx / 64) & (k->group << (first % 64))) == 0 ||
         s->free_count == k->sparse_at) /* just became sparse: the first scan is whole */
-        purge_sparse(h, s, first, ST_MIN(first + (64 - k->group_align) - 1, s->capacity - 1), false);
+        purge_sparse(h, s, first, last, false);
 }
 
 /* ---- medium blocks ------------------------------------------------------------ */
@@ -517,11 +518,12 @@ void st_theap_collect(st_theap *h)
 
 /* ---- decay -------------------------------------------------------------------------- */
 
-/* Empty current slabs go back (a busy class makes a new one from the
- * same, still resident, pages); sparse partial slabs return their free
- * pages (objects of a page or more never empty a bitmap word while a
- * survivor lives, so only this pass finds theirs); dirty pages older
- * than the decay go to the OS; segments with nothing in use are released. */
+/* Kept blocks go back to their slabs; empty current slabs go back (a busy
+ * class makes a new one from the same, still resident, pages); sparse
+ * partial slabs return their free pages (in a threaded process only this
+ * pass does, and it finds the pages the free path's group test misses);
+ * dirty pages older than the decay go to the OS; segments with nothing in
+ * use are released. */
 static void decay_pass(st_theap *h, uint64_t now, bool force)
 {
     h->next_decay_ms = now + ST_MAX(decay_ms / 2, 1);

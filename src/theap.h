@@ -134,7 +134,9 @@ typedef struct st_class_consts {
      * rounded down to a power of two, at most a word's 64) without a live
      * one tells the heap: a page may have emptied. group: the group's
      * bits at bit 0; group_align: 64 - its size, which masks an index
-     * down to its group's first bit within the word. */
+     * down to its group's first bit within the word. The bits past the
+     * capacity stay set, so a slab's last group, when cut short, never
+     * reads empty: the sparse scan and the decay find its pages. */
     uint64_t group;
     uint32_t group_align;
     uint32_t first;     /* offset of object 0 from the descriptor */

@@ -267,4 +267,5 @@ TEST(large_block_shrink_keeps_its_pages_until_the_decay)
     CHECK(st_large_free(r, 5000) == ST_LARGE_OK);
     st_large_decay(0, 0, true);
     CHECK_EQ(large_mapped(&usable), mapped0);
+    CHECK_EQ(usable, usable0);
 }
