@@ -338,25 +338,27 @@ TEST(double_free_across_threads)
 
 /* The owner keeps the block it freed last in a class (freed[]) instead of
  * clearing its live bit; a second free must be caught either way. Each
- * case first takes a 48-byte block, which leaves no block kept in p's
- * class, so the next free of that class is the one kept. */
+ * case first takes a block of p's size, which leaves no block kept in
+ * p's class, so the next free of that class is the one kept. */
+static void *same_class(void *p) { return strata_malloc(strata_malloc_usable_size(p)); }
+
 static void kept_then_owner(void *p)
 {
-    (void)strata_malloc(48);
+    (void)same_class(p);
     strata_free(p); /* kept */
     strata_free(p);
 }
 
 static void cleared_then_owner(void *p)
 {
-    strata_free(strata_malloc(48)); /* kept: p's free below clears its bit */
+    strata_free(same_class(p)); /* kept: p's free below clears its bit */
     strata_free(p);
     strata_free(p);
 }
 
 static void kept_then_remote(void *p)
 {
-    (void)strata_malloc(48);
+    (void)same_class(p);
     strata_free(p);
     free_in_thread(p);
     allocate_and_look_for_twins(p);
@@ -364,27 +366,31 @@ static void kept_then_remote(void *p)
 
 static void cleared_then_remote(void *p)
 {
-    strata_free(strata_malloc(48));
+    strata_free(same_class(p));
     strata_free(p);
     free_in_thread(p);
     allocate_and_look_for_twins(p);
 }
 
+/* 48 bytes: the malloc fast path; 2000: a class above it. */
 TEST(double_free_of_kept_and_cleared_blocks)
 {
     static const char *const faults[] = {"double free", NULL};
+    static const size_t sizes[] = {48, 2000};
     void (*const cases[])(void *) = {kept_then_owner, cleared_then_owner, kept_then_remote,
                                      cleared_then_remote};
     static const char *const names[] = {"kept, then owner", "cleared, then owner",
                                         "kept, then remote", "cleared, then remote"};
-    void *p = strata_malloc(48);
-    REQUIRE(p != NULL);
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-        if (!aborts_with_one_of(cases[i], p, faults, p)) {
-            fprintf(stderr, "  (case %s)\n", names[i]);
-            CHECK(false);
-        }
-    strata_free(p);
+    for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+        void *p = strata_malloc(sizes[s]);
+        REQUIRE(p != NULL);
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+            if (!aborts_with_one_of(cases[i], p, faults, p)) {
+                fprintf(stderr, "  (case %s, %zu bytes)\n", names[i], sizes[s]);
+                CHECK(false);
+            }
+        strata_free(p);
+    }
 }
 
 /* ---- other entry points with a bad pointer ------------------------------------------ */
