@@ -13,9 +13,8 @@
  * blocks map, whichever is more: a program's large blocks may turn over
  * whole), so a program that frees and allocates large blocks in turn
  * neither pays munmap, mmap and a page fault per page each time nor hands
- * the kernel work for nothing. A
- * cached mapping keeps its chunk bits and its FREED header: a free of it
- * is still a double free.
+ * the kernel work for nothing. A cached mapping keeps its chunk bits and
+ * its FREED header: a free of it is still a double free.
  *
  * The same holds within a live block: a realloc that shrinks it, or a
  * cached mapping reused for a smaller block, leaves the mapping as it is
