@@ -370,6 +370,27 @@ void *st_large_realloc(void *p, size_t size, uint64_t now_ms)
     return NULL;
 }
 
+/* LARGE-1: the cache holds FREED plain blocks whose sizes add up to
+ * cache_bytes; LARGE-2: the slack list is well linked and holds LIVE
+ * blocks whose mappings reach past them. */
+int st_large_check(void)
+{
+    int bad = 0;
+    size_t bytes = 0;
+    pthread_mutex_lock(&lock);
+    for (size_t i = 0; i < cache_count; i++) {
+        const large_header *h = cache[i].h;
+        bad += h->state != FREED || h->user - h->base != ST_LARGE_HEADER;
+        bytes += h->map_size;
+    }
+    bad += bytes != cache_bytes;
+    for (const large_header *h = slack_list.slack_next; h != &slack_list; h = h->slack_next)
+        bad += h->state != LIVE || h->slack_next->slack_prev != h ||
+               h->map_size <= h->user - h->base + h->size;
+    pthread_mutex_unlock(&lock);
+    return bad;
+}
+
 size_t st_large_cached_bytes(void)
 {
     pthread_mutex_lock(&lock);

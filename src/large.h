@@ -41,6 +41,9 @@ ST_HIDDEN size_t st_large_usable_size(const void *p);
  * starts the decay of pages a shrink leaves past the block. */
 ST_HIDDEN void *st_large_realloc(void *p, size_t size, uint64_t now_ms);
 
+/* Verify LARGE-1, LARGE-2 of docs/INVARIANTS.md; 0 or the number of
+ * violations. */
+ST_HIDDEN int st_large_check(void);
 /* Bytes of freed mappings kept for reuse. */
 ST_HIDDEN size_t st_large_cached_bytes(void);
 /* Live large blocks, their mapped bytes and their usable bytes. */

@@ -575,6 +575,52 @@ void st_theap_housekeep(st_theap *h, bool force)
         housekeep_abandoned(now);
 }
 
+/* ---- checking ------------------------------------------------------------------ */
+
+static st_slab *slab_of_link(st_slab_link *l)
+{
+    return (st_slab *)(uintptr_t)((char *)l - offsetof(st_slab, link));
+}
+
+/* THEAP-5 for class c: the kept block is a live, not remotely freed
+ * object of class c in one of h's segments. */
+static int check_freed(const st_theap *h, unsigned c)
+{
+    void *p = h->freed[c];
+    if (p == NULL)
+        return 0;
+    st_segment *seg = st_segment_of(p);
+    if (seg == NULL || seg->owner != h)
+        return 1;
+    uintptr_t entry = st_segment_page_tag(seg, p);
+    if (entry < ST_PAGE_SIZE || st_page_class(entry) != c)
+        return 1;
+    st_slab *s = st_page_slab(entry);
+    long idx = st_slab_object_index(s, p);
+    if (idx < 0 || !st_slab_is_live(s, (unsigned)idx))
+        return 1;
+    return (*st_slab_remote_word(s, (unsigned)idx / 64) >> (idx % 64)) & 1;
+}
+
+int st_theap_check(st_theap *h)
+{
+    int bad = 0;
+    for (unsigned c = 0; c < ST_CLASS_COUNT; c++) {
+        st_slab *s = h->current[c]; /* THEAP-1 */
+        if (s != &st_full_slab)
+            bad += slab_class(s) != c || slab_state(s) != CURRENT || st_slab_check(s) != 0;
+        for (st_slab_link *l = h->partial[c].next; l != &h->partial[c]; l = l->next) {
+            st_slab *p = slab_of_link(l); /* THEAP-2, THEAP-3 */
+            bad += slab_class(p) != c || slab_state(p) != PARTIAL || st_slab_is_full(p) ||
+                   st_slab_is_empty(p) || l->next->prev != l || st_slab_check(p) != 0;
+        }
+        bad += check_freed(h, c);
+    }
+    for (st_segment *seg = h->segments; seg != NULL; seg = seg->next) /* THEAP-4 */
+        bad += seg->owner != h || st_segment_check(seg) != 0;
+    return bad;
+}
+
 /* ---- the registry ----------------------------------------------------------------------- */
 
 static st_theap *heap_new(void)

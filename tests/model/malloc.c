@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Randomized model test of the malloc in one thread: random malloc,
+ * calloc, realloc, memalign and free steps over every size range (small
+ * classes, the classes above the fast path, medium blocks, large blocks),
+ * now and then a malloc_trim, against a reference list of live blocks.
+ * Every 64 steps the heap's invariants (THEAP-1..5, with every listed
+ * slab's and segment's own) and the large blocks' (LARGE-1, 2) must hold;
+ * every block keeps the pattern written into it until it is freed, and
+ * no two live blocks overlap. At the end everything is freed and the
+ * statistics show no live bytes.
+ */
+#include "large.h"
+#include "strata/malloc.h"
+#include "test.h"
+#include "theap.h"
+
+#define SLOTS 2048
+#define KIB ((size_t)1024)
+
+typedef struct block {
+    unsigned char *p;
+    size_t n;
+    unsigned char tag;
+} block;
+
+static block live[SLOTS];
+
+/* A size from one of the ranges, the small ones most often. */
+static size_t random_size(void)
+{
+    unsigned r = (unsigned)test_rand_range(0, 99);
+    if (r < 70)
+        return (size_t)test_rand_range(0, 1024);
+    if (r < 88)
+        return (size_t)test_rand_range(1025, 16 * KIB);
+    if (r < 98)
+        return (size_t)test_rand_range(16 * KIB + 1, 1024 * KIB);
+    return (size_t)test_rand_range(1024 * KIB + 1, 6 * 1024 * KIB);
+}
+
+/* The pattern: the tag in the first and the last 64 bytes. */
+static void fill(block *b)
+{
+    size_t edge = ST_MIN(b->n, 64);
+    memset(b->p, b->tag, edge);
+    memset(b->p + b->n - edge, b->tag, edge);
+}
+
+static bool head_intact(const unsigned char *p, size_t n, unsigned char tag)
+{
+    for (size_t i = 0; i < ST_MIN(n, 64); i++)
+        if (p[i] != tag)
+            return false;
+    return true;
+}
+
+static bool intact(const block *b)
+{
+    size_t edge = ST_MIN(b->n, 64);
+    return head_intact(b->p, b->n, b->tag) && head_intact(b->p + b->n - edge, edge, b->tag);
+}
+
+static void *allocate(size_t n)
+{
+    switch (test_rand_range(0, 9)) {
+    case 0: {
+        unsigned char *p = strata_calloc(1, n);
+        for (size_t i = 0; p != NULL && i < n; i += 61)
+            if (p[i] != 0) {
+                fprintf(stderr, "  calloc(%zu): byte %zu is %u\n", n, i, p[i]);
+                CHECK(false);
+                break;
+            }
+        return p;
+    }
+    case 1: {
+        size_t align = (size_t)1 << test_rand_range(4, 13);
+        void *p = strata_memalign(align, n);
+        CHECK(p == NULL || ((uintptr_t)p & (align - 1)) == 0);
+        return p;
+    }
+    default:
+        return strata_malloc(n);
+    }
+}
+
+/* No two live blocks overlap (checked against the new or resized one). */
+static bool overlaps(size_t k)
+{
+    for (size_t i = 0; i < SLOTS; i++)
+        if (i != k && live[i].p != NULL && live[k].p < live[i].p + ST_MAX(live[i].n, 1) &&
+            live[i].p < live[k].p + ST_MAX(live[k].n, 1))
+            return true;
+    return false;
+}
+
+static void step(size_t k, unsigned char tag)
+{
+    block *b = &live[k];
+    if (b->p != NULL && !intact(b)) {
+        fprintf(stderr, "  block %p of %zu bytes damaged\n", (void *)b->p, b->n);
+        CHECK(false);
+    }
+    unsigned r = (unsigned)test_rand_range(0, 9);
+    if (b->p != NULL && r < 4) {
+        strata_free(b->p);
+        b->p = NULL;
+        return;
+    }
+    size_t n = random_size();
+    if (b->p != NULL && r < 7) {
+        unsigned char *q = strata_realloc(b->p, n);
+        REQUIRE(q != NULL || n == 0);
+        b->p = q;
+        if (q != NULL && !head_intact(q, ST_MIN(b->n, n), b->tag)) {
+            fprintf(stderr, "  realloc to %zu lost the contents\n", n);
+            CHECK(false);
+        }
+    } else {
+        if (b->p != NULL)
+            strata_free(b->p);
+        b->p = allocate(n);
+        REQUIRE(b->p != NULL || n == 0);
+    }
+    b->n = n;
+    b->tag = tag;
+    if (b->p != NULL) {
+        fill(b);
+        if (overlaps(k)) {
+            fprintf(stderr, "  block %p of %zu bytes overlaps a live one\n", (void *)b->p, n);
+            CHECK(false);
+        }
+    }
+}
+
+static st_theap *this_heap(void)
+{
+    st_theap_lock_all();
+    st_theap *h = st_theap_first(); /* the only heap: one thread */
+    st_theap_unlock_all();
+    return h;
+}
+
+TEST(random_steps_keep_every_invariant)
+{
+    test_seed("malloc model");
+    long steps = test_steps(60000);
+    strata_free(strata_malloc(1)); /* make the heap */
+    st_theap *h = this_heap();
+    REQUIRE(h != NULL && h->next_all == NULL);
+    for (long s = 0; s < steps; s++) {
+        step((size_t)test_rand_range(0, SLOTS - 1), (unsigned char)(s % 251 + 1));
+        if (test_rand_range(0, 4999) == 0)
+            strata_malloc_trim(0);
+        if (s % 64 == 0) {
+            int theap = st_theap_check(h), large = st_large_check();
+            if (theap != 0 || large != 0) {
+                fprintf(stderr, "  step %ld: %d heap and %d large-block violations\n", s, theap,
+                        large);
+                CHECK(false);
+                break;
+            }
+        }
+    }
+    for (size_t i = 0; i < SLOTS; i++)
+        if (live[i].p != NULL) {
+            CHECK(intact(&live[i]));
+            strata_free(live[i].p);
+            live[i].p = NULL;
+        }
+    CHECK_EQ(st_theap_check(h), 0);
+    CHECK_EQ(st_large_check(), 0);
+    strata_malloc_stats st;
+    strata_malloc_stats_get(&st);
+    CHECK_EQ(st.live_bytes, 0);
+}
