@@ -139,7 +139,7 @@ static st_theap *thread_heap(void)
     return h;
 }
 
-void st_malloc_flush_batch(void)
+void st_malloc_flush_thread(void)
 {
     st_theap_remote_flush(&tls_batch);
     if (tls_heap != &st_empty_heap)

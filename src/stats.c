@@ -71,7 +71,7 @@ static void walk_segment(walk *w, st_segment *seg)
 static void walk_all(walk *w)
 {
     memset(w, 0, sizeof(*w));
-    st_malloc_flush_batch();
+    st_malloc_flush_thread();
     st_theap_lock_all();
     for (st_theap *h = st_theap_first(); h != NULL; h = h->next_all) {
         w->st.heaps++;

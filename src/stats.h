@@ -13,8 +13,9 @@
  * registered with atexit when STRATA_SHOW_STATS or STRATA_STATS_FILE is set. */
 ST_HIDDEN void st_stats_at_exit(void);
 
-/* Hand the calling thread's batch of remote frees to their owners (in
- * malloc.c), so that a snapshot taken after a thread's frees counts them. */
-ST_HIDDEN void st_malloc_flush_batch(void);
+/* Hand the calling thread's batch of remote frees to their owners and
+ * its kept blocks back to their slabs (in malloc.c), so that a snapshot
+ * taken after a thread's frees counts them. */
+ST_HIDDEN void st_malloc_flush_thread(void);
 
 #endif /* ST_STATS_H */

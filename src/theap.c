@@ -94,6 +94,11 @@ static void set_state(st_slab *s, unsigned state)
     s->owner_tag = (s->owner_tag & ~STATE_MASK) | (state << STATE_SHIFT);
 }
 
+static st_slab *slab_of_link(st_slab_link *l)
+{
+    return (st_slab *)(uintptr_t)((char *)l - offsetof(st_slab, link));
+}
+
 /* At the tail: the partial list is FIFO, so the slab taken next is the
  * one that has waited longest and gathered the most frees. */
 static void list_push(st_slab_link *head, st_slab *s)
@@ -114,7 +119,7 @@ static st_slab *list_pop(st_slab_link *head)
 {
     if (head->next == head)
         return NULL;
-    st_slab *s = (st_slab *)(uintptr_t)((char *)head->next - offsetof(st_slab, link));
+    st_slab *s = slab_of_link(head->next);
     list_remove(s);
     return s;
 }
@@ -536,7 +541,7 @@ static void decay_pass(st_theap *h, uint64_t now, bool force)
             slab_release(h, s);
         }
         for (st_slab_link *l = h->partial[c].next; l != &h->partial[c]; l = l->next)
-            purge_sparse(h, (st_slab *)(uintptr_t)((char *)l - offsetof(st_slab, link)), 0, 0, true);
+            purge_sparse(h, slab_of_link(l), 0, 0, true);
     }
     st_segment *next;
     for (st_segment *seg = h->segments; seg != NULL; seg = next) {
@@ -577,11 +582,6 @@ void st_theap_housekeep(st_theap *h, bool force)
 
 /* ---- checking ------------------------------------------------------------------ */
 
-static st_slab *slab_of_link(st_slab_link *l)
-{
-    return (st_slab *)(uintptr_t)((char *)l - offsetof(st_slab, link));
-}
-
 /* THEAP-5 for class c: the kept block is a live, not remotely freed
  * object of class c in one of h's segments. */
 static int check_freed(const st_theap *h, unsigned c)
@@ -599,7 +599,8 @@ static int check_freed(const st_theap *h, unsigned c)
     long idx = st_slab_object_index(s, p);
     if (idx < 0 || !st_slab_is_live(s, (unsigned)idx))
         return 1;
-    return (*st_slab_remote_word(s, (unsigned)idx / 64) >> (idx % 64)) & 1;
+    uint64_t remote = __atomic_load_n(st_slab_remote_word(s, (unsigned)idx / 64), __ATOMIC_RELAXED);
+    return (remote >> (idx % 64)) & 1;
 }
 
 int st_theap_check(st_theap *h)
