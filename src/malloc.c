@@ -143,7 +143,7 @@ void st_malloc_flush_thread(void)
 {
     st_theap_remote_flush(&tls_batch);
     if (tls_heap != &st_empty_heap)
-        st_theap_flush_freed(tls_heap); /* its figures then count them free */
+        st_theap_flush_kept(tls_heap); /* its figures then count them free */
 }
 
 /* ---- allocation ---------------------------------------------------------------- */
@@ -226,15 +226,19 @@ STRATA_API void *strata_malloc(size_t n)
 {
     st_theap *h = tls_heap;
     if (ST_LIKELY(n - 1 < 1024)) {
-        /* st_theap_take_freed spelt out: its result would be tested twice */
-        void *p = h->freed[(n - 1) >> 4];
+        /* st_theap_take_kept spelt out: its result would be tested twice */
+        uintptr_t c = (n - 1) >> 4;
+        void *p = h->freed[c];
+        if (p != NULL)
+            __atomic_store_n(&h->freed[c], NULL, __ATOMIC_RELAXED);
+        else
+            p = st_theap_pop_kept(h, c);
         if (p != NULL) {
-            __atomic_store_n(&h->freed[(n - 1) >> 4], NULL, __ATOMIC_RELAXED);
             if (ST_UNLIKELY(--h->tick == 0))
                 return tick(h, p);
             return p;
         }
-        st_slab *s = h->current[(n - 1) >> 4];
+        st_slab *s = h->current[c];
         uint32_t cur = s->cursor;
         uint64_t w = st_slab_live(s, cur);
         if (ST_LIKELY(w != UINT64_MAX)) {

@@ -203,17 +203,17 @@ static int check_bitmap_mode(const st_slab *s)
 {
     size_t words = bitmap_words(s->capacity), live = 0;
     for (size_t w = 0; w < words; w++)
-        live += (size_t)__builtin_popcountll(s->bits[2 * w]);
+        live += (size_t)__builtin_popcountll(s->bits[ST_SLAB_BITMAP_STRIDE * w]);
     unsigned tail = s->capacity & 63;
     if (tail != 0)
         live -= 64 - tail;
     int bad = live != (size_t)s->capacity - s->free_count;
-    if (tail != 0 && (s->bits[2 * (words - 1)] >> tail) != (UINT64_MAX >> tail))
+    if (tail != 0 && (s->bits[ST_SLAB_BITMAP_STRIDE * (words - 1)] >> tail) != (UINT64_MAX >> tail))
         bad++;
     if (s->cursor >= words)
         return bad + 1;
     for (size_t w = 0; w < s->cursor; w++)
-        bad += s->bits[2 * w] != UINT64_MAX;
+        bad += s->bits[ST_SLAB_BITMAP_STRIDE * w] != UINT64_MAX;
     return bad;
 }
 
@@ -260,7 +260,7 @@ int st_slab_check(st_slab *s)
 
 size_t st_slab_bitmap_desc_size(unsigned capacity)
 {
-    return sizeof(st_slab) + 2 * bitmap_words(capacity) * sizeof(uint64_t);
+    return sizeof(st_slab) + ST_SLAB_BITMAP_STRIDE * bitmap_words(capacity) * sizeof(uint64_t);
 }
 
 static bool bitmap_fits(size_t block_bytes, size_t size, size_t align, unsigned capacity)
@@ -298,7 +298,7 @@ st_slab *st_slab_carve_bitmap(void *block, const st_slab_layout *l, size_t colou
     st_slab *s = (st_slab *)((char *)block + colour);
     init_header(s, block, l, ST_SLAB_MAGIC_BITMAP);
     size_t words = bitmap_words(l->capacity);
-    memset(s->bits, 0, 2 * words * sizeof(uint64_t));
+    memset(s->bits, 0, ST_SLAB_BITMAP_STRIDE * words * sizeof(uint64_t));
     if (l->capacity & 63)
         st_slab_set_live(s, (unsigned)words - 1, ~(uint64_t)0 << (l->capacity & 63));
     return s;

@@ -12,10 +12,12 @@
  * is one bit test, and pages without a live object can be dropped.
  *
  * A second mode, "bitmap only", is the malloc's: no index stack, but a
- * second bitmap of remote frees (set atomically by other threads). Objects
- * are taken lowest first by scanning the live bitmap from a cursor word,
- * so a slab fills from its start and its untouched tail stays out of RSS;
- * every word below the cursor is full. Two bits an object in all.
+ * second bitmap of remote frees (set atomically by other threads) and a
+ * third of objects its owner keeps for reuse (theap.h), which this layer
+ * only makes room for. Objects are taken lowest first by scanning the live
+ * bitmap from a cursor word, so a slab fills from its start and its
+ * untouched tail stays out of RSS; every word below the cursor is full.
+ * Three bits an object in all.
  *
  * Cost: pop and push are O(1); push validates the pointer (inside the
  * object area, at an object boundary, live) with a reciprocal multiply
@@ -107,7 +109,7 @@ ST_HIDDEN int st_slabinfo_line(char *buf, size_t len, const strata_slab_info *i)
 
 /* ---- bitmap-only mode ---- */
 
-/* Bytes of a bitmap-mode descriptor: header, live bitmap, remote bitmap. */
+/* Bytes of a bitmap-mode descriptor: header, live, remote and kept bitmaps. */
 ST_HIDDEN size_t st_slab_bitmap_desc_size(unsigned capacity);
 
 /* Layout of a bitmap-mode slab with its descriptor at the block start and
@@ -129,18 +131,32 @@ ST_HIDDEN st_slab *st_slab_carve_bitmap(void *block, const st_slab_layout *l, si
 ST_HIDDEN void *st_slab_take_scan(st_slab *s);
 
 /* Bitmap mode keeps word w of the live bitmap beside word w of the remote
- * bitmap, so the free path finds both in one cache line. Live words are
+ * and kept bitmaps, so the free path finds all three in one cache line
+ * (two for the words that straddle a line). Live words are
  * written by the owner only but read by freeing threads (to catch a
  * double free at once), hence relaxed atomics: plain moves on x86. */
+#define ST_SLAB_BITMAP_STRIDE 3 /* words per 64 objects: live, remote, kept */
 static inline uint64_t st_slab_live(const st_slab *s, unsigned w)
 {
-    return __atomic_load_n(&s->bits[2 * w], __ATOMIC_RELAXED);
+    return __atomic_load_n(&s->bits[ST_SLAB_BITMAP_STRIDE * w], __ATOMIC_RELAXED);
 }
 static inline void st_slab_set_live(st_slab *s, unsigned w, uint64_t v)
 {
-    __atomic_store_n(&s->bits[2 * w], v, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->bits[ST_SLAB_BITMAP_STRIDE * w], v, __ATOMIC_RELAXED);
 }
-static inline uint64_t *st_slab_remote_word(st_slab *s, unsigned w) { return &s->bits[2 * w + 1]; }
+static inline uint64_t *st_slab_remote_word(st_slab *s, unsigned w)
+{
+    return &s->bits[ST_SLAB_BITMAP_STRIDE * w + 1];
+}
+/* The three words of objects 64 w .. 64 w + 63: live, remote, kept. */
+static inline uint64_t *st_slab_bitmap(st_slab *s, uintptr_t w)
+{
+    return &s->bits[ST_SLAB_BITMAP_STRIDE * w];
+}
+static inline uint64_t *st_slab_kept_word(st_slab *s, unsigned w)
+{
+    return &s->bits[ST_SLAB_BITMAP_STRIDE * w + 2];
+}
 
 /* Take a free object: the lowest clear bit of the cursor word. w | (w + 1)
  * sets exactly that bit. */

@@ -75,12 +75,14 @@ void st_theap_configure(uint64_t decay, size_t retain)
         classes[c].colours = (unsigned)(ST_MIN(slack, ST_PAGE_SIZE - 1) / step + 1);
         unsigned group = 1u << st_log2_floor(ST_MAX(ST_PAGE_SIZE / l->size, 1));
         group = ST_MIN(group, 64u);
-        st_class_table[c] = (st_class_consts){.recip = st_recip_of(l->size),
-                                              .group = UINT64_MAX >> (64 - group),
-                                              .group_align = 64 - group,
-                                              .first = (uint32_t)l->first,
-                                              .capacity = l->capacity,
-                                              .sparse_at = (l->capacity + 1) / 2};
+        st_class_table[c] = (st_class_consts){
+            .recip = st_recip_of(l->size),
+            .group = UINT64_MAX >> (64 - group),
+            .group_align = 64 - group,
+            .first = (uint32_t)l->first,
+            .capacity = l->capacity,
+            .sparse_at = (l->capacity + 1) / 2,
+            .kept_max = (uint16_t)ST_MIN(ST_KEPT_MAX, ST_MAX(1, ST_KEPT_BYTES / l->size))};
     }
 }
 
@@ -238,9 +240,8 @@ static void make_current(st_theap *h, st_slab *s)
  * for housekeeping and for taking in remote frees. */
 void *st_theap_alloc_class(st_theap *h, unsigned c)
 {
-    void *p = st_theap_take_freed(h, c);
-    if (p != NULL)
-        return p; /* classes above the fast path's come here first */
+    void *p = st_theap_take_kept(h, c);
+    if (p != NULL) return p; /* classes above the fast path's come here first */
     st_slab *s = h->current[c];
     p = s != &st_full_slab ? st_slab_take_scan(s) : NULL;
     if (p != NULL)
@@ -344,6 +345,22 @@ static void purge_sparse(st_theap *h, st_slab *s, unsigned first, unsigned last,
             run = page + 1;
         }
     purge_pages(h, seg, run, hi + 1 - run);
+}
+
+void st_theap_free_clear(st_theap *h, st_slab *s, unsigned c, unsigned idx)
+{
+    const st_class_consts *k = &st_class_table[c];
+    unsigned wi = idx >> 6;
+    uint64_t bit = (uint64_t)1 << (idx & 63);
+    uint64_t w = st_slab_live(s, wi) & ~bit;
+    st_slab_set_live(s, wi, w);
+    uint32_t was_free = s->free_count++;
+    s->cursor = ST_MIN(wi, s->cursor); /* random frees: a branch would mispredict half the time */
+    /* was_free - 1 wraps for 0 (was full) and reaches capacity - 2 when empty now */
+    if (ST_UNLIKELY(((w & (k->group << (idx & k->group_align))) == 0 ||
+                     was_free - 1 >= k->capacity - 2 || was_free + 1 == k->sparse_at) &&
+                    (s->owner_tag & ST_SLAB_STATE_MASK) != ST_SLAB_CURRENT_TAG))
+        st_theap_slab_event(h, s, idx);
 }
 
 void st_theap_slab_event(st_theap *h, st_slab *s, unsigned idx)
@@ -470,10 +487,11 @@ void st_theap_free_remote(st_segment *seg, void *p, uintptr_t entry, st_remote_b
         if (!st_recip_divides(s->recip, off) || idx >= s->capacity)
             st_malloc_fault("free of a pointer inside a block", p);
         uint64_t bit = (uint64_t)1 << (idx & 63);
-        /* the owner's freed[] is read after whatever ordered this free
-         * after the owner's: a block it keeps there is found */
+        /* the owner's freed[] and the kept bit are read after whatever
+         * ordered this free after the owner's: a block it keeps is found */
         if (!(st_slab_live(s, idx >> 6) & bit) ||
             __atomic_load_n(&seg->owner->freed[st_page_class(entry)], __ATOMIC_RELAXED) == p ||
+            (__atomic_load_n(st_slab_kept_word(s, idx >> 6), __ATOMIC_RELAXED) & bit) ||
             (__atomic_fetch_or(st_slab_remote_word(s, idx >> 6), bit, __ATOMIC_RELAXED) & bit))
             st_malloc_fault("double free", p);
     } else {
@@ -502,11 +520,11 @@ static void free_collected(st_theap *h, void *p)
     }
 }
 
-void st_theap_flush_freed(st_theap *h)
+void st_theap_flush_kept(st_theap *h)
 {
     for (unsigned c = 0; c < ST_CLASS_COUNT; c++) {
-        void *p = st_theap_take_freed(h, c);
-        if (p != NULL)
+        void *p;
+        while ((p = st_theap_take_kept(h, c)) != NULL)
             st_theap_free_in_slab(h, st_segment_page_tag(st_segment_of(p), p), p, false);
     }
 }
@@ -533,7 +551,7 @@ static void decay_pass(st_theap *h, uint64_t now, bool force)
 {
     h->next_decay_ms = now + ST_MAX(decay_ms / 2, 1);
     st_theap_collect(h);
-    st_theap_flush_freed(h); /* they may be all that keeps a slab */
+    st_theap_flush_kept(h); /* they may be all that keeps a slab */
     for (unsigned c = 0; c < ST_CLASS_COUNT; c++) {
         st_slab *s = h->current[c];
         if (s != &st_full_slab && st_slab_is_empty(s)) {
@@ -582,25 +600,40 @@ void st_theap_housekeep(st_theap *h, bool force)
 
 /* ---- checking ------------------------------------------------------------------ */
 
-/* THEAP-5 for class c: the kept block is a live, not remotely freed
- * object of class c in one of h's segments. */
-static int check_freed(const st_theap *h, unsigned c)
+/* Is p a live, not remotely freed object of class c in one of h's
+ * segments, whose kept bit is set exactly when `bit` is its entry's tag
+ * (0: no bit, freed[]'s block)? */
+static bool kept_block_ok(const st_theap *h, unsigned c, void *p, uintptr_t bit)
 {
-    void *p = h->freed[c];
-    if (p == NULL)
-        return 0;
     st_segment *seg = st_segment_of(p);
-    if (seg == NULL || seg->owner != h)
-        return 1;
+    if (seg == NULL || seg->owner != h) return false;
     uintptr_t entry = st_segment_page_tag(seg, p);
-    if (entry < ST_PAGE_SIZE || st_page_class(entry) != c)
-        return 1;
+    if (entry < ST_PAGE_SIZE || st_page_class(entry) != c) return false;
     st_slab *s = st_page_slab(entry);
     long idx = st_slab_object_index(s, p);
-    if (idx < 0 || !st_slab_is_live(s, (unsigned)idx))
-        return 1;
-    uint64_t remote = __atomic_load_n(st_slab_remote_word(s, (unsigned)idx / 64), __ATOMIC_RELAXED);
-    return (remote >> (idx % 64)) & 1;
+    if (idx < 0) return false;
+    uint64_t *words = st_slab_bitmap(s, (uintptr_t)idx / 64), mask = (uint64_t)1 << (idx % 64);
+    uint64_t remote = __atomic_load_n(&words[1], __ATOMIC_RELAXED);
+    bool has_bit = (words[2] & mask) != 0;
+    return (words[0] & mask) && !(remote & mask) &&
+           (bit == 0 ? !has_bit
+                     : has_bit && bit == ((uintptr_t)&words[2] << 6 | (unsigned)idx % 64));
+}
+
+/* THEAP-5 for class c: its freed block and each kept one are kept_block_ok,
+ * and no block is there twice. */
+static int check_kept(const st_theap *h, unsigned c)
+{
+    unsigned n = h->kept_count[c];
+    if (n > st_class_table[c].kept_max) return 1;
+    int bad = h->freed[c] != NULL && !kept_block_ok(h, c, h->freed[c], 0);
+    for (unsigned i = 0; i < n; i++) {
+        const st_kept *e = &h->kept[c][i];
+        bad += !kept_block_ok(h, c, e->block, e->bit) || e->block == h->freed[c];
+        for (unsigned j = 0; j < i; j++)
+            bad += h->kept[c][j].block == e->block;
+    }
+    return bad;
 }
 
 int st_theap_check(st_theap *h)
@@ -615,7 +648,7 @@ int st_theap_check(st_theap *h)
             bad += slab_class(p) != c || slab_state(p) != PARTIAL || st_slab_is_full(p) ||
                    st_slab_is_empty(p) || l->next->prev != l || st_slab_check(p) != 0;
         }
-        bad += check_freed(h, c);
+        bad += check_kept(h, c);
     }
     for (st_segment *seg = h->segments; seg != NULL; seg = seg->next) /* THEAP-4 */
         bad += seg->owner != h || st_segment_check(seg) != 0;
@@ -662,7 +695,7 @@ st_theap *st_theap_acquire(void)
 void st_theap_abandon(st_theap *h)
 {
     st_theap_collect(h);
-    st_theap_flush_freed(h); /* no owner will take them: they count as free */
+    st_theap_flush_kept(h); /* no owner will take them: they count as free */
     st_theap_housekeep(h, false);
     pthread_mutex_lock(&registry_lock);
     __atomic_store_n(&h->state, ST_HEAP_ABANDONED, __ATOMIC_RELEASE);

@@ -33,6 +33,15 @@
 
 enum { ST_HEAP_ACTIVE = 1, ST_HEAP_ABANDONED = 2 };
 
+#define ST_KEPT_MAX 16                   /* blocks a class's kept stack holds at most */
+#define ST_KEPT_BYTES ((size_t)32 << 10) /* … and bytes, unless one block is more */
+/* A kept block and where its kept bit is: the word's address times 64
+ * plus the bit's index (addresses are below 2^57). */
+typedef struct st_kept {
+    void *block;
+    uintptr_t bit;
+} st_kept;
+
 typedef struct st_theap {
     st_slab *current[ST_CLASS_COUNT]; /* never NULL: st_full_slab when none */
     /* The block of each class its owner freed last, handed out again by
@@ -41,7 +50,8 @@ typedef struct st_theap {
      * live in its slab; a second free of it finds it here (double free).
      * Atomic (relaxed): other threads' frees read it for that check. */
     void *freed[ST_CLASS_COUNT];
-    uint32_t tick;                    /* counts down to the next housekeeping */
+    uint8_t kept_count[ST_CLASS_COUNT]; /* blocks on each class's kept stack */
+    uint32_t tick;                      /* counts down to the next housekeeping */
     uint32_t state;
     void *remote; /* atomic: blocks freed by other threads, linked through themselves */
     st_slab_link partial[ST_CLASS_COUNT];
@@ -53,6 +63,13 @@ typedef struct st_theap {
     uint64_t slabs_made; /* picks each new slab's colour */
     uint64_t remote_frees; /* atomic: blocks other threads freed, added per batch */
     struct st_theap *next_all, *next_abandoned;
+    /* More blocks of each class its owner freed (while freed[] was taken),
+     * newest on top, handed out after freed[]: reuse while the block's
+     * slab lines are still cached. Each is still live in its slab, with
+     * its kept bit set: a second free of it (by any thread) finds the bit
+     * (double free). freed[] has no bit, so that the tight malloc-free
+     * loop pays nothing for the stack. */
+    st_kept kept[ST_CLASS_COUNT][ST_KEPT_MAX];
 } st_theap;
 
 /* A full slab with no memory behind it: what current[] holds before a
@@ -143,61 +160,75 @@ typedef struct st_class_consts {
      * capacity stay set, so a slab's last group, when cut short, never
      * reads empty: the sparse scan and the decay find its pages. */
     uint64_t group;
-    uint32_t group_align;
-    uint32_t first;     /* offset of object 0 from the descriptor */
-    uint32_t capacity;  /* objects per slab */
-    uint32_t sparse_at; /* free objects from which a slab is sparse (half live) */
+    uint32_t first;       /* offset of object 0 from the descriptor */
+    uint32_t capacity;    /* objects per slab */
+    uint32_t sparse_at;   /* free objects from which a slab is sparse (half live) */
+    uint16_t group_align; /* 64 - the group's size */
+    uint16_t kept_max;    /* blocks the kept stack holds: ST_KEPT_BYTES' worth, 1..ST_KEPT_MAX */
 } st_class_consts;
 ST_HIDDEN extern st_class_consts st_class_table[ST_CLASS_COUNT];
 
+/* Clear the live bit of object idx (validated, not kept) of slab s of
+ * class c, owned by h, and let the heap react when a slab that is not
+ * the current one stops being full, empties, becomes sparse, or gets a
+ * group of objects without a live one. */
+ST_HIDDEN void st_theap_free_clear(st_theap *h, st_slab *s, unsigned c, unsigned idx);
+
 /* Free object p of the slab whose page entry is `entry`, owned by h:
- * validate (an object start, live, not in freed[]), then keep it as the
- * class's freed block if that place is empty (when `keep`), else clear
- * its bit and let the heap react when a slab that is not the current one
- * stops being full, empties, becomes sparse, or gets a group of objects
- * without a live one. The object index comes from the class table, so
- * the loads of the bit and of the descriptor's counters overlap. */
+ * validate (an object start, live, neither remotely freed nor kept),
+ * then keep it as the class's freed block, else on its kept stack, if
+ * there is room (when `keep`), else st_theap_free_clear. The
+ * object index comes from the class table, so the loads of the bits and
+ * of the descriptor overlap. */
 static inline void st_theap_free_in_slab(st_theap *h, uintptr_t entry, void *p, bool keep)
 {
     st_slab *s = st_page_slab(entry);
-    unsigned c = st_page_class(entry);
+    uintptr_t c = st_page_class(entry);
     const st_class_consts *k = &st_class_table[c];
     uint32_t off = (uint32_t)((uintptr_t)p - (uintptr_t)s - k->first);
     unsigned __int128 prod = (unsigned __int128)k->recip * off; /* see st_recip_* */
-    uint32_t idx = (uint32_t)(prod >> 64);
+    uintptr_t idx = (uint64_t)(prod >> 64);
     if (ST_UNLIKELY((uint64_t)prod > k->recip - 1 || idx >= k->capacity))
         return st_free_fault("free of a pointer inside a block", p);
-    unsigned wi = idx >> 6;
-    uint64_t bit = (uint64_t)1 << (idx & 63), w = st_slab_live(s, wi);
-    void *kept = h->freed[c];
+    uint64_t *bits = st_slab_bitmap(s, idx >> 6), bit = (uint64_t)1 << (idx & 63);
+    uint64_t kept = bits[2];
+    void *last = h->freed[c];
     /* not live, already freed by another thread and not yet taken in, or kept */
-    if (ST_UNLIKELY(!(w & bit) ||
-                    (__atomic_load_n(st_slab_remote_word(s, wi), __ATOMIC_RELAXED) & bit) ||
-                    kept == p))
+    if (ST_UNLIKELY(!(bits[0] & bit) ||
+                    ((__atomic_load_n(&bits[1], __ATOMIC_RELAXED) | kept) & bit) || last == p))
         return st_free_fault("double free", p);
-    if (keep && kept == NULL)
-        return __atomic_store_n(&h->freed[c], p, __ATOMIC_RELAXED);
-    w ^= bit;
-    st_slab_set_live(s, wi, w);
-    uint32_t was_free = s->free_count++;
-    s->cursor = ST_MIN(wi, s->cursor); /* random frees: a branch would mispredict half the time */
-    /* was_free - 1 wraps for 0 (was full) and reaches capacity - 2 when empty now */
-    if (ST_UNLIKELY(((w & (k->group << (idx & k->group_align))) == 0 ||
-                     was_free - 1 >= k->capacity - 2 || was_free + 1 == k->sparse_at) &&
-                    (s->owner_tag & ST_SLAB_STATE_MASK) != ST_SLAB_CURRENT_TAG))
-        st_theap_slab_event(h, s, idx);
+    if (ST_LIKELY(keep && last == NULL)) return __atomic_store_n(&h->freed[c], p, __ATOMIC_RELAXED);
+    uintptr_t n = h->kept_count[c];
+    if (ST_UNLIKELY(!keep || n >= k->kept_max))
+        return st_theap_free_clear(h, s, (unsigned)c, (unsigned)idx);
+    __atomic_store_n(&bits[2], kept | bit, __ATOMIC_RELAXED);
+    h->kept[c][n] = (st_kept){p, (uintptr_t)&bits[2] << 6 | (idx & 63)};
+    h->kept_count[c] = (uint8_t)(n + 1);
 }
 
-/* Take class c's freed block, if there is one. */
-static inline void *st_theap_take_freed(st_theap *h, unsigned c)
+/* Take the newest kept block of class c from its stack (the caller has
+ * found freed[c] empty), if there is one. */
+static inline void *st_theap_pop_kept(st_theap *h, uintptr_t c)
+{
+    uintptr_t n = h->kept_count[c];
+    if (n == 0) return NULL;
+    st_kept *e = &h->kept[c][n - 1];
+    uint64_t *kw = (uint64_t *)(e->bit >> 6);
+    __atomic_store_n(kw, *kw & ~((uint64_t)1 << (e->bit & 63)), __ATOMIC_RELAXED);
+    h->kept_count[c] = (uint8_t)(n - 1);
+    return e->block;
+}
+
+/* Take class c's freed block, else its newest kept one, if any. */
+static inline void *st_theap_take_kept(st_theap *h, unsigned c)
 {
     void *p = h->freed[c];
-    if (p != NULL)
-        __atomic_store_n(&h->freed[c], NULL, __ATOMIC_RELAXED);
+    if (p == NULL) return st_theap_pop_kept(h, c);
+    __atomic_store_n(&h->freed[c], NULL, __ATOMIC_RELAXED);
     return p;
 }
 
-/* Give every freed block back to its slab (housekeeping, stats). */
-ST_HIDDEN void st_theap_flush_freed(st_theap *h);
+/* Give every kept block back to its slab (housekeeping, stats). */
+ST_HIDDEN void st_theap_flush_kept(st_theap *h);
 
 #endif /* ST_THEAP_H */

@@ -6,10 +6,11 @@
  * stack, a global, a block of the C library's malloc, memory just past a
  * large block), the middle of a small, medium or large block, a double
  * free of a small, medium and large block, double frees in which one of
- * the frees came from another thread, double frees of the block the owner
- * keeps as its last freed one and of a block freed past it, and realloc / malloc_usable_size /
- * free_sized of a bad pointer. A last test shows that a good free in a
- * child does not abort (the harness can tell the difference).
+ * the frees came from another thread, double frees of blocks the owner
+ * keeps (its last freed one, its stack of kept ones) and of a block freed
+ * past them, and realloc / malloc_usable_size / free_sized of a bad
+ * pointer. A last test shows that a good free in a child does not abort
+ * (the harness can tell the difference).
  */
 #include <pthread.h>
 #include <sys/mman.h>
@@ -336,51 +337,75 @@ TEST(double_free_across_threads)
     }
 }
 
-/* The owner keeps the block it freed last in a class (freed[]) instead of
- * clearing its live bit; a second free must be caught either way. Each
- * case first takes a block of p's size, which leaves no block kept in
- * p's class, so the next free of that class is the one kept. */
-static void *same_class(void *p) { return strata_malloc(strata_malloc_usable_size(p)); }
+/* The owner keeps the blocks it frees in a class instead of clearing
+ * their live bits: the newest in freed[], up to 16 more on a stack, each
+ * with its kept bit. A second free must be caught wherever the first one
+ * left the block. Each case starts from malloc_trim, which gives every
+ * kept block back, then frees `others` fresh blocks of p's class, so
+ * that p's free lands in freed[] (0), on the stack (1) or clears its bit
+ * (more than the heap keeps). */
+#define MORE_THAN_KEPT 64
+
+static void free_others(void *p, size_t others)
+{
+    void *held[MORE_THAN_KEPT];
+    strata_malloc_trim(0);
+    for (size_t i = 0; i < others; i++)
+        held[i] = strata_malloc(strata_malloc_usable_size(p));
+    for (size_t i = 0; i < others; i++)
+        strata_free(held[i]);
+}
+
+static void owner_twice(void *p, size_t others)
+{
+    free_others(p, others);
+    strata_free(p);
+    strata_free(p);
+}
+
+static void owner_then_remote_after(void *p, size_t others)
+{
+    free_others(p, others);
+    strata_free(p);
+    free_in_thread(p);
+    allocate_and_look_for_twins(p);
+}
 
 static void kept_then_owner(void *p)
 {
-    (void)same_class(p);
-    strata_free(p); /* kept */
-    strata_free(p);
+    owner_twice(p, 0);
 }
-
+static void stacked_then_owner(void *p)
+{
+    owner_twice(p, 1);
+}
 static void cleared_then_owner(void *p)
 {
-    strata_free(same_class(p)); /* kept: p's free below clears its bit */
-    strata_free(p);
-    strata_free(p);
+    owner_twice(p, MORE_THAN_KEPT);
 }
-
 static void kept_then_remote(void *p)
 {
-    (void)same_class(p);
-    strata_free(p);
-    free_in_thread(p);
-    allocate_and_look_for_twins(p);
+    owner_then_remote_after(p, 0);
 }
-
+static void stacked_then_remote(void *p)
+{
+    owner_then_remote_after(p, 1);
+}
 static void cleared_then_remote(void *p)
 {
-    strata_free(same_class(p));
-    strata_free(p);
-    free_in_thread(p);
-    allocate_and_look_for_twins(p);
+    owner_then_remote_after(p, MORE_THAN_KEPT);
 }
 
 /* 48 bytes: the malloc fast path; 2000: a class above it. */
-TEST(double_free_of_kept_and_cleared_blocks)
+TEST(double_free_of_kept_stacked_and_cleared_blocks)
 {
     static const char *const faults[] = {"double free", NULL};
     static const size_t sizes[] = {48, 2000};
-    void (*const cases[])(void *) = {kept_then_owner, cleared_then_owner, kept_then_remote,
-                                     cleared_then_remote};
-    static const char *const names[] = {"kept, then owner", "cleared, then owner",
-                                        "kept, then remote", "cleared, then remote"};
+    void (*const cases[])(void *) = {kept_then_owner,  stacked_then_owner,  cleared_then_owner,
+                                     kept_then_remote, stacked_then_remote, cleared_then_remote};
+    static const char *const names[] = {"kept, then owner",     "stacked, then owner",
+                                        "cleared, then owner",  "kept, then remote",
+                                        "stacked, then remote", "cleared, then remote"};
     for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
         void *p = strata_malloc(sizes[s]);
         REQUIRE(p != NULL);

@@ -28,12 +28,12 @@ TEST(bitmap_layout_fits_the_most_objects)
     st_slab_layout l;
     REQUIRE(st_slab_layout_bitmap(BLOCK, 48, 16, &l));
     CHECK_EQ(l.size, 48);
-    CHECK_EQ(l.desc_bytes, 64 + 16 * ((l.capacity + 63) / 64));
+    CHECK_EQ(l.desc_bytes, 64 + 24 * ((l.capacity + 63) / 64)); /* live, remote, kept words */
     CHECK(l.first >= l.desc_bytes && l.first % 16 == 0);
     CHECK(l.first + (size_t)l.capacity * l.size <= BLOCK);
     /* one more object would not fit */
     size_t more = (l.capacity + 1 + 63) / 64;
-    CHECK(st_align_up(64 + 16 * more, 16) + (size_t)(l.capacity + 1) * 48 > BLOCK);
+    CHECK(st_align_up(64 + 24 * more, 16) + (size_t)(l.capacity + 1) * 48 > BLOCK);
     REQUIRE(st_slab_layout_bitmap(BLOCK, 4096, 4096, &l));
     CHECK_EQ(l.first % 4096, 0);
     CHECK(!st_slab_layout_bitmap(BLOCK, BLOCK + 1, 16, &l));
