@@ -241,7 +241,8 @@ static void make_current(st_theap *h, st_slab *s)
 void *st_theap_alloc_class(st_theap *h, unsigned c)
 {
     void *p = st_theap_take_kept(h, c);
-    if (p != NULL) return p; /* classes above the fast path's come here first */
+    if (p != NULL)
+        return p; /* classes above the fast path's come here first */
     st_slab *s = h->current[c];
     p = s != &st_full_slab ? st_slab_take_scan(s) : NULL;
     if (p != NULL)
@@ -606,12 +607,15 @@ void st_theap_housekeep(st_theap *h, bool force)
 static bool kept_block_ok(const st_theap *h, unsigned c, void *p, uintptr_t bit)
 {
     st_segment *seg = st_segment_of(p);
-    if (seg == NULL || seg->owner != h) return false;
+    if (seg == NULL || seg->owner != h)
+        return false;
     uintptr_t entry = st_segment_page_tag(seg, p);
-    if (entry < ST_PAGE_SIZE || st_page_class(entry) != c) return false;
+    if (entry < ST_PAGE_SIZE || st_page_class(entry) != c)
+        return false;
     st_slab *s = st_page_slab(entry);
     long idx = st_slab_object_index(s, p);
-    if (idx < 0) return false;
+    if (idx < 0)
+        return false;
     uint64_t *words = st_slab_bitmap(s, (uintptr_t)idx / 64), mask = (uint64_t)1 << (idx % 64);
     uint64_t remote = __atomic_load_n(&words[1], __ATOMIC_RELAXED);
     bool has_bit = (words[2] & mask) != 0;
@@ -625,7 +629,8 @@ static bool kept_block_ok(const st_theap *h, unsigned c, void *p, uintptr_t bit)
 static int check_kept(const st_theap *h, unsigned c)
 {
     unsigned n = h->kept_count[c];
-    if (n > st_class_table[c].kept_max) return 1;
+    if (n > st_class_table[c].kept_max)
+        return 1;
     int bad = h->freed[c] != NULL && !kept_block_ok(h, c, h->freed[c], 0);
     for (unsigned i = 0; i < n; i++) {
         const st_kept *e = &h->kept[c][i];

@@ -197,7 +197,8 @@ static inline void st_theap_free_in_slab(st_theap *h, uintptr_t entry, void *p, 
     if (ST_UNLIKELY(!(bits[0] & bit) ||
                     ((__atomic_load_n(&bits[1], __ATOMIC_RELAXED) | kept) & bit) || last == p))
         return st_free_fault("double free", p);
-    if (ST_LIKELY(keep && last == NULL)) return __atomic_store_n(&h->freed[c], p, __ATOMIC_RELAXED);
+    if (ST_LIKELY(keep && last == NULL))
+        return __atomic_store_n(&h->freed[c], p, __ATOMIC_RELAXED);
     uintptr_t n = h->kept_count[c];
     if (ST_UNLIKELY(!keep || n >= k->kept_max))
         return st_theap_free_clear(h, s, (unsigned)c, (unsigned)idx);
@@ -211,7 +212,8 @@ static inline void st_theap_free_in_slab(st_theap *h, uintptr_t entry, void *p, 
 static inline void *st_theap_pop_kept(st_theap *h, uintptr_t c)
 {
     uintptr_t n = h->kept_count[c];
-    if (n == 0) return NULL;
+    if (n == 0)
+        return NULL;
     st_kept *e = &h->kept[c][n - 1];
     uint64_t *kw = (uint64_t *)(e->bit >> 6);
     __atomic_store_n(kw, *kw & ~((uint64_t)1 << (e->bit & 63)), __ATOMIC_RELAXED);
@@ -223,7 +225,8 @@ static inline void *st_theap_pop_kept(st_theap *h, uintptr_t c)
 static inline void *st_theap_take_kept(st_theap *h, unsigned c)
 {
     void *p = h->freed[c];
-    if (p == NULL) return st_theap_pop_kept(h, c);
+    if (p == NULL)
+        return st_theap_pop_kept(h, c);
     __atomic_store_n(&h->freed[c], NULL, __ATOMIC_RELAXED);
     return p;
 }
