@@ -279,6 +279,8 @@ static ST_NOINLINE void free_outside_segments(void *p)
 
 static ST_NOINLINE void free_slow(st_theap *h, st_segment *seg, void *p, uintptr_t entry)
 {
+    if (seg->owner == h && entry >= ST_PAGE_SIZE)
+        return st_theap_free_in_slab(h, entry, p, true); /* a slab under 64 KiB (none now) */
     if (seg->owner == h)
         return st_theap_free_medium(h, seg, p, entry);
     if (ST_UNLIKELY(!tls_exit_hooked)) {
@@ -301,10 +303,10 @@ STRATA_API void strata_free(void *p)
         return free_outside_segments(p);
     st_segment *seg = (st_segment *)((uintptr_t)p & ~(ST_SEGMENT_SIZE - 1));
     st_theap *h = tls_heap;
-    uintptr_t entry = st_segment_page_tag(seg, p);
-    if (ST_LIKELY(seg->owner == h && entry >= ST_PAGE_SIZE))
+    uintptr_t entry = st_segment_granule_tag(seg, p);
+    if (ST_LIKELY(seg->owner == h && entry != 0))
         return st_theap_free_in_slab(h, entry, p, true);
-    return free_slow(h, seg, p, entry);
+    return free_slow(h, seg, p, st_segment_page_tag(seg, p));
 }
 
 /* ---- sizes --------------------------------------------------------------------------- */

@@ -186,6 +186,11 @@ void st_segment_set_pages(st_segment *seg, void *run, size_t pages, uintptr_t fi
     __atomic_store_n(&seg->pages[i], first, __ATOMIC_RELEASE);
     for (size_t k = 1; k < pages; k++)
         __atomic_store_n(&seg->pages[i + k], rest, __ATOMIC_RELAXED);
+    bool slab = first == rest && first >= ST_PAGE_SIZE;
+    for (size_t g = i / ST_GRANULE_PAGES; g * ST_GRANULE_PAGES < i + pages; g++) {
+        bool whole = g * ST_GRANULE_PAGES >= i && (g + 1) * ST_GRANULE_PAGES <= i + pages;
+        __atomic_store_n(&seg->granules[g], slab && whole ? first : 0, __ATOMIC_RELEASE);
+    }
 }
 
 size_t st_segment_free_pages(st_segment *seg, void *run, uint64_t now_ms)
@@ -244,13 +249,23 @@ size_t st_segment_purge(st_segment *seg, uint64_t *calls)
     return w.bytes;
 }
 
+/* SEG-4: a granule entry that is not 0 is the entry of each of its pages. */
+static int check_granules(const st_segment *seg)
+{
+    int bad = 0;
+    for (size_t g = 0; g < ST_SEGMENT_GRANULES; g++)
+        for (size_t i = 0; seg->granules[g] != 0 && i < ST_GRANULE_PAGES; i++)
+            bad += seg->pages[g * ST_GRANULE_PAGES + i] != seg->granules[g];
+    return bad;
+}
+
 /* SEG-1: magic and header; SEG-2: the buddy's own invariants; SEG-3:
- * used_pages equals the buddy's used pages less the header. */
+ * used_pages equals the buddy's used pages less the header; SEG-4. */
 int st_segment_check(st_segment *seg)
 {
     if (seg->magic != SEGMENT_MAGIC || seg->buddy == NULL)
         return 1;
-    int bad = strata_buddy_check(seg->buddy);
+    int bad = strata_buddy_check(seg->buddy) + check_granules(seg);
     strata_buddy_info info;
     strata_buddy_get_info(seg->buddy, &info);
     size_t used = info.used_bytes / ST_PAGE_SIZE;
