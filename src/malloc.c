@@ -244,8 +244,7 @@ STRATA_API void *strata_malloc(size_t n)
         if (ST_LIKELY(w != UINT64_MAX)) {
             st_slab_set_live(s, cur, w | (w + 1));
             s->free_count--;
-            /* descriptor at the slab start: s is the block */
-            p = (char *)s + s->first + (uintptr_t)(cur * 64 + st_ctz(~w)) * s->size;
+            p = (char *)s->block + (uintptr_t)(cur * 64 + st_ctz(~w)) * s->size;
             if (ST_UNLIKELY(--h->tick == 0))
                 return tick(h, p);
             return p;

@@ -45,10 +45,52 @@ void st_chunk_mark(uint64_t *bits, uintptr_t addr, size_t size, bool on)
     }
 }
 
-static size_t header_bytes(void)
+/* The header: the struct, the buddy's metadata, then (from a page
+ * boundary, so that a cached segment can drop them) the descriptor slots. */
+static size_t slots_offset(void)
 {
     size_t meta = strata_buddy_meta_size(ST_SEGMENT_SIZE, ST_PAGE_SIZE);
     return st_align_up(offsetof(st_segment, buddy_meta) + meta, ST_PAGE_SIZE);
+}
+
+static size_t header_bytes(void)
+{
+    return st_align_up(slots_offset() + ST_SEGMENT_GRANULES * ST_SEGMENT_SLOT_BYTES, ST_PAGE_SIZE);
+}
+
+_Static_assert(ST_SEGMENT_SLOT_PAGES * ST_PAGE_SIZE >= ST_SEGMENT_GRANULES * ST_SEGMENT_SLOT_BYTES,
+               "slot pages cover the slots");
+
+void *st_segment_slab_slot(st_segment *seg, const void *block)
+{
+    size_t g = ((uintptr_t)block - (uintptr_t)seg) >> ST_GRANULE_SHIFT;
+    return (char *)seg + slots_offset() + g * ST_SEGMENT_SLOT_BYTES;
+}
+
+/* The slot pages (indices from the first) the slot of block touches. */
+static void slot_pages(st_segment *seg, const void *block, size_t *first, size_t *last)
+{
+    size_t at = (size_t)((char *)st_segment_slab_slot(seg, block) - (char *)seg) - slots_offset();
+    *first = at / ST_PAGE_SIZE;
+    *last = (at + ST_SEGMENT_SLOT_BYTES - 1) / ST_PAGE_SIZE;
+}
+
+void *st_segment_slot_take(st_segment *seg, const void *block)
+{
+    size_t first, last;
+    slot_pages(seg, block, &first, &last);
+    for (size_t i = first; i <= last; i++)
+        seg->slot_users[i]++;
+    return st_segment_slab_slot(seg, block);
+}
+
+void st_segment_slot_put(st_segment *seg, const void *block)
+{
+    size_t first, last;
+    slot_pages(seg, block, &first, &last);
+    for (size_t i = first; i <= last; i++)
+        if (--seg->slot_users[i] == 0)
+            st_os_purge((char *)seg + slots_offset() + i * ST_PAGE_SIZE, ST_PAGE_SIZE);
 }
 
 static void *cache_pop(void)
@@ -104,11 +146,11 @@ void st_segment_release(st_segment *seg)
     ST_ASSERT(1, seg->used_pages == 0);
     st_chunk_mark(st_chunk_segment_bits, (uintptr_t)seg, ST_SEGMENT_SIZE, false);
     seg->magic = 0;
-    size_t hdr = (size_t)seg->header_pages * ST_PAGE_SIZE;
+    size_t keep = slots_offset(); /* format() rewrites the rest of the header */
     pthread_mutex_lock(&cache_lock);
     if (cache_count < CACHE_MAX) {
         /* keep the address range, not the pages */
-        st_os_purge((char *)seg + hdr, ST_SEGMENT_SIZE - hdr);
+        st_os_purge((char *)seg + keep, ST_SEGMENT_SIZE - keep);
         cache[cache_count++] = seg;
         seg = NULL;
     }

@@ -26,6 +26,7 @@
 #define ST_GRANULE_SHIFT 16 /* 64 KiB: the smallest slab */
 #define ST_GRANULE_PAGES ((size_t)1 << (ST_GRANULE_SHIFT - 12))
 #define ST_SEGMENT_GRANULES (ST_SEGMENT_SIZE >> ST_GRANULE_SHIFT)
+#define ST_SEGMENT_SLOT_PAGES 27 /* pages the descriptor slots span (segment.c checks) */
 
 /* Page-table entries below ST_PAGE_SIZE are tags; any other value is the
  * address of the slab descriptor (st_slab, 128-byte aligned) of the slab
@@ -52,6 +53,7 @@ typedef struct st_segment {
     uint64_t dirty_since_ms;        /* when the oldest dirty page was freed */
     uint64_t dirty[ST_SEGMENT_PAGES / 64];  /* free and possibly resident */
     uint64_t purged[ST_SEGMENT_PAGES / 64]; /* in a slab, returned to the OS */
+    uint8_t slot_users[ST_SEGMENT_SLOT_PAGES];  /* taken slots touching each slot page */
     strata_buddy *buddy;
     /* What every free reads, from here on, starts half a page in: slab
      * descriptors (at their slabs' 64 KiB-aligned starts, within their
@@ -99,6 +101,22 @@ static inline uintptr_t st_segment_page_tag(st_segment *seg, const void *p)
 {
     return __atomic_load_n(st_segment_entry(seg, p), __ATOMIC_RELAXED);
 }
+
+/* The header ends with a slot per 64 KiB granule for a slab descriptor:
+ * a slab's is the slot of its first granule. There the descriptors are
+ * spread over the header's pages and cache sets (at their slabs' starts
+ * they all crowded a page's first sets), and every page of a slab holds
+ * objects only. 1,664 bytes: the largest descriptor (4,096 objects of 16
+ * bytes, 1,600 bytes; theap.c checks) in the 128-byte units that page
+ * entries need (the class sits in their low 7 bits). */
+#define ST_SEGMENT_SLOT_BYTES ((size_t)1664)
+ST_HIDDEN void *st_segment_slab_slot(st_segment *seg, const void *block);
+/* The slot of the slab at block, taken for a new slab; given back when the
+ * slab is released. A header page whose slots are all given back goes to
+ * the OS at once (a segment that once held many slabs would otherwise
+ * keep every slot page for its whole life). */
+ST_HIDDEN void *st_segment_slot_take(st_segment *seg, const void *block);
+ST_HIDDEN void st_segment_slot_put(st_segment *seg, const void *block);
 
 /* The page entry of p if its granule lies in one slab, else 0. */
 static inline uintptr_t st_segment_granule_tag(st_segment *seg, const void *p)

@@ -263,12 +263,6 @@ size_t st_slab_bitmap_desc_size(unsigned capacity)
     return sizeof(st_slab) + ST_SLAB_BITMAP_STRIDE * bitmap_words(capacity) * sizeof(uint64_t);
 }
 
-static bool bitmap_fits(size_t block_bytes, size_t size, size_t align, unsigned capacity)
-{
-    size_t first = st_align_up(st_slab_bitmap_desc_size(capacity), align);
-    return first + (size_t)capacity * size <= block_bytes;
-}
-
 bool st_slab_layout_bitmap(size_t block_bytes, size_t obj_size, size_t align,
                            st_slab_layout *out)
 {
@@ -276,32 +270,22 @@ bool st_slab_layout_bitmap(size_t block_bytes, size_t obj_size, size_t align,
         obj_size > block_bytes)
         return false;
     size_t size = st_align_up(st_align_up(obj_size, 16), align);
-    /* each object costs size + 1/4 byte: start from that estimate */
-    size_t est = block_bytes * 4 / (4 * size + 1);
-    unsigned cap = (unsigned)ST_MIN(est, (size_t)ST_SLAB_MAX_CAPACITY);
-    while (cap > 0 && !bitmap_fits(block_bytes, size, align, cap))
-        cap--;
-    if (cap == 0)
-        return false;
     out->block_bytes = block_bytes;
     out->size = size;
-    out->capacity = cap;
-    out->desc_bytes = st_slab_bitmap_desc_size(cap);
-    out->first = st_align_up(out->desc_bytes, align);
-    out->desc_inside = true;
-    return true;
+    out->capacity = (unsigned)ST_MIN(block_bytes / size, (size_t)ST_SLAB_MAX_CAPACITY);
+    out->desc_bytes = st_slab_bitmap_desc_size(out->capacity);
+    out->first = 0;
+    out->desc_inside = false;
+    return out->capacity > 0;
 }
 
-st_slab *st_slab_carve_bitmap(void *block, const st_slab_layout *l, size_t colour)
+void st_slab_init_bitmap(st_slab *s, void *block, const st_slab_layout *l)
 {
-    ST_ASSERT(1, l->first + colour + (size_t)l->capacity * l->size <= l->block_bytes);
-    st_slab *s = (st_slab *)((char *)block + colour);
     init_header(s, block, l, ST_SLAB_MAGIC_BITMAP);
     size_t words = bitmap_words(l->capacity);
     memset(s->bits, 0, ST_SLAB_BITMAP_STRIDE * words * sizeof(uint64_t));
     if (l->capacity & 63)
         st_slab_set_live(s, (unsigned)words - 1, ~(uint64_t)0 << (l->capacity & 63));
-    return s;
 }
 
 void *st_slab_take_scan(st_slab *s)

@@ -112,18 +112,17 @@ ST_HIDDEN int st_slabinfo_line(char *buf, size_t len, const strata_slab_info *i)
 /* Bytes of a bitmap-mode descriptor: header, live, remote and kept bitmaps. */
 ST_HIDDEN size_t st_slab_bitmap_desc_size(unsigned capacity);
 
-/* Layout of a bitmap-mode slab with its descriptor at the block start and
- * object 0 aligned to `align` (a power of two; the stride obj_size rounded
- * up to 16 and to align). false if no object fits. */
+/* Layout of a bitmap-mode slab: object 0 at the block start (which must
+ * be aligned to `align`, a power of two; the stride is obj_size rounded
+ * up to 16 and to align), as many objects as fit, the descriptor
+ * (desc_bytes) elsewhere. false if no object fits. */
 ST_HIDDEN bool st_slab_layout_bitmap(size_t block_bytes, size_t obj_size, size_t align,
                                      st_slab_layout *out);
 
-/* Build a bitmap-mode descriptor at block + colour, objects after it:
- * every object free, the bits past capacity set so that a scan never
- * hands them out. colour (a multiple of the object alignment, at most the
- * layout's unused tail) staggers descriptors: slabs are aligned to 64 KiB
- * and more, so uncoloured descriptors would all fall in one cache set. */
-ST_HIDDEN st_slab *st_slab_carve_bitmap(void *block, const st_slab_layout *l, size_t colour);
+/* Build a bitmap-mode descriptor at s (desc_bytes of the layout) for the
+ * block: every object free, the bits past capacity set so that a scan
+ * never hands them out. Writes only the descriptor. */
+ST_HIDDEN void st_slab_init_bitmap(st_slab *s, void *block, const st_slab_layout *l);
 
 /* The lowest free object at or after the cursor word (marked live), or
  * NULL when the slab is full. The inline st_slab_take() calls it when the
@@ -168,7 +167,7 @@ static inline void *st_slab_take(st_slab *s)
     st_slab_set_live(s, s->cursor, w | (w + 1));
     s->free_count--;
     unsigned idx = s->cursor * 64 + st_ctz(~w);
-    return (void *)((uintptr_t)s + s->first + (uintptr_t)idx * s->size); /* descriptor inside */
+    return (void *)(s->block + (uintptr_t)idx * s->size); /* bitmap mode: object 0 at the block */
 }
 
 /* Give back object idx (already validated, live). */

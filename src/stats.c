@@ -54,9 +54,8 @@ static void walk_segment(walk *w, st_segment *seg)
         uintptr_t e = seg->pages[i], page = (uintptr_t)seg + i * ST_PAGE_SIZE;
         if (e == ST_PAGE_MEDIUM || e == ST_PAGE_MEDIUM_REMOTE) {
             w->st.live_bytes += st_theap_medium_size(seg, (void *)page);
-        } else if (e >= ST_PAGE_SIZE && st_align_down(e, ST_PAGE_SIZE) == page) {
-            /* the descriptor is on the first page of its slab */
-            const st_slab *s = st_page_slab(e);
+        } else if (e >= ST_PAGE_SIZE && ((const st_slab *)st_page_slab(e))->block == page) {
+            const st_slab *s = st_page_slab(e); /* counted at its first page */
             class_totals *c = &w->classes[slab_class_of(s)];
             size_t used = st_slab_used(s);
             w->st.live_bytes += used * s->size;

@@ -34,8 +34,6 @@ st_theap st_empty_heap = {.current = {[0 ... ST_CLASS_COUNT - 1] = &st_full_slab
 static struct {
     st_slab_layout layout;
     unsigned order;
-    unsigned colours;     /* descriptor positions that fit in the unused tail */
-    unsigned colour_step; /* bytes between them: 128 (page-entry class bits) or the alignment */
 } classes[ST_CLASS_COUNT];
 
 st_class_consts st_class_table[ST_CLASS_COUNT];
@@ -69,17 +67,15 @@ void st_theap_configure(uint64_t decay, size_t retain)
                                    &classes[c].layout))
             st_fatal("malloc", "size class without a slab layout", NULL);
         const st_slab_layout *l = &classes[c].layout;
-        size_t slack = l->block_bytes - l->first - (size_t)l->capacity * l->size;
-        size_t step = ST_MAX(ST_PAGE_SLAB_ALIGN, st_sizeclass_align(c));
-        classes[c].colour_step = (unsigned)step;
-        classes[c].colours = (unsigned)(ST_MIN(slack, ST_PAGE_SIZE - 1) / step + 1);
+        if (l->desc_bytes > ST_SEGMENT_SLOT_BYTES || l->block_bytes < ((size_t)1 << ST_GRANULE_SHIFT))
+            st_fatal("malloc", "size class whose slab the segment cannot describe", NULL);
         unsigned group = 1u << st_log2_floor(ST_MAX(ST_PAGE_SIZE / l->size, 1));
         group = ST_MIN(group, 64u);
         st_class_table[c] = (st_class_consts){
             .recip = st_recip_of(l->size),
             .group = UINT64_MAX >> (64 - group),
             .group_align = 64 - group,
-            .first = (uint32_t)l->first,
+            .slab_mask = (uint32_t)(l->block_bytes - 1),
             .capacity = l->capacity,
             .sparse_at = (l->capacity + 1) / 2,
             .kept_max = (uint16_t)ST_MIN(ST_KEPT_MAX, ST_MAX(1, ST_KEPT_BYTES / l->size))};
@@ -204,8 +200,8 @@ static st_slab *slab_new(st_theap *h, unsigned c)
     void *block = pages_alloc(h, pages, true, &seg);
     if (block == NULL)
         return NULL;
-    size_t colour = (h->slabs_made++ % classes[c].colours) * classes[c].colour_step;
-    st_slab *s = st_slab_carve_bitmap(block, &classes[c].layout, colour);
+    st_slab *s = st_segment_slot_take(seg, block);
+    st_slab_init_bitmap(s, block, &classes[c].layout);
     s->owner_tag = c;
     uintptr_t entry = (uintptr_t)s | c;
     st_segment_set_pages(seg, block, pages, entry, entry);
@@ -217,7 +213,10 @@ static void slab_release(st_theap *h, st_slab *s)
     if (slab_state(s) == PARTIAL)
         list_remove(s);
     s->magic = 0;
-    pages_free(h, segment_of_slab(s), (void *)s->block);
+    st_segment *seg = segment_of_slab(s);
+    void *block = (void *)s->block;
+    st_segment_slot_put(seg, block); /* s may be gone after this */
+    pages_free(h, seg, block);
 }
 
 /* The slab's pages may be written again: forget which were purged. */
@@ -284,12 +283,11 @@ static bool range_free(const st_slab *s, unsigned lo, unsigned hi)
 }
 
 /* May page `page` of the slab (an index in its segment) be purged: not
- * purged yet, not the descriptor's, and no live object touches it? */
+ * purged yet, and no live object touches it? */
 static bool page_purgeable(const st_slab *s, const st_segment *seg, size_t page)
 {
     uintptr_t pa = (uintptr_t)seg + page * ST_PAGE_SIZE, base = st_slab_base(s);
-    if (pa < (uintptr_t)s + st_slab_bitmap_desc_size(s->capacity) ||
-        (seg->purged[page / 64] & ((uint64_t)1 << (page % 64))))
+    if (seg->purged[page / 64] & ((uint64_t)1 << (page % 64)))
         return false;
     if (pa + ST_PAGE_SIZE <= base || pa >= base + (uintptr_t)s->capacity * s->size)
         return false; /* padding only: never written */

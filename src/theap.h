@@ -60,7 +60,6 @@ typedef struct st_theap {
     size_t dirty_pages; /* free pages not yet purged (an estimate) */
     size_t used_pages;  /* pages of slabs and medium blocks */
     uint64_t purges, purged_bytes;
-    uint64_t slabs_made; /* picks each new slab's colour */
     uint64_t remote_frees; /* atomic: blocks other threads freed, added per batch */
     struct st_theap *next_all, *next_abandoned;
     /* More blocks of each class its owner freed (while freed[] was taken),
@@ -160,7 +159,7 @@ typedef struct st_class_consts {
      * capacity stay set, so a slab's last group, when cut short, never
      * reads empty: the sparse scan and the decay find its pages. */
     uint64_t group;
-    uint32_t first;       /* offset of object 0 from the descriptor */
+    uint32_t slab_mask;   /* slab bytes - 1: slabs are aligned to their size */
     uint32_t capacity;    /* objects per slab */
     uint32_t sparse_at;   /* free objects from which a slab is sparse (half live) */
     uint16_t group_align; /* 64 - the group's size */
@@ -185,7 +184,7 @@ static inline void st_theap_free_in_slab(st_theap *h, uintptr_t entry, void *p, 
     st_slab *s = st_page_slab(entry);
     uintptr_t c = st_page_class(entry);
     const st_class_consts *k = &st_class_table[c];
-    uint32_t off = (uint32_t)((uintptr_t)p - (uintptr_t)s - k->first);
+    uint32_t off = (uint32_t)(uintptr_t)p & k->slab_mask;
     unsigned __int128 prod = (unsigned __int128)k->recip * off; /* see st_recip_* */
     uintptr_t idx = (uint64_t)(prod >> 64);
     if (ST_UNLIKELY((uint64_t)prod > k->recip - 1 || idx >= k->capacity))

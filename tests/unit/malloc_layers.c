@@ -28,16 +28,24 @@ TEST(bitmap_layout_fits_the_most_objects)
     st_slab_layout l;
     REQUIRE(st_slab_layout_bitmap(BLOCK, 48, 16, &l));
     CHECK_EQ(l.size, 48);
+    CHECK_EQ(l.capacity, BLOCK / 48); /* the descriptor is elsewhere */
+    CHECK_EQ(l.first, 0);
     CHECK_EQ(l.desc_bytes, 64 + 24 * ((l.capacity + 63) / 64)); /* live, remote, kept words */
-    CHECK(l.first >= l.desc_bytes && l.first % 16 == 0);
-    CHECK(l.first + (size_t)l.capacity * l.size <= BLOCK);
-    /* one more object would not fit */
-    size_t more = (l.capacity + 1 + 63) / 64;
-    CHECK(st_align_up(64 + 24 * more, 16) + (size_t)(l.capacity + 1) * 48 > BLOCK);
+    REQUIRE(st_slab_layout_bitmap(BLOCK, 16, 16, &l));
+    CHECK(l.desc_bytes <= ST_SEGMENT_SLOT_BYTES); /* the largest fits a segment's slot */
     REQUIRE(st_slab_layout_bitmap(BLOCK, 4096, 4096, &l));
-    CHECK_EQ(l.first % 4096, 0);
+    CHECK_EQ(l.capacity, BLOCK / 4096);
     CHECK(!st_slab_layout_bitmap(BLOCK, BLOCK + 1, 16, &l));
     CHECK(!st_slab_layout_bitmap(BLOCK, 64, 24, &l)); /* alignment not a power of two */
+}
+
+/* A descriptor for layout l, outside the block. */
+static st_slab *new_desc(const st_slab_layout *l)
+{
+    st_slab *s = malloc(l->desc_bytes);
+    if (s == NULL)
+        abort();
+    return s;
 }
 
 TEST(bitmap_slab_hands_out_lowest_first_and_fills)
@@ -45,10 +53,9 @@ TEST(bitmap_slab_hands_out_lowest_first_and_fills)
     void *block = aligned_block();
     st_slab_layout l;
     REQUIRE(st_slab_layout_bitmap(BLOCK, 80, 16, &l));
-    size_t slack = BLOCK - l.first - (size_t)l.capacity * l.size;
-    size_t colour = slack & ~(size_t)15; /* the largest colour that fits */
-    st_slab *s = st_slab_carve_bitmap(block, &l, colour);
-    CHECK((uintptr_t)s == (uintptr_t)block + colour);
+    st_slab *s = new_desc(&l);
+    st_slab_init_bitmap(s, block, &l);
+    CHECK(st_slab_object(s, 0) == block);
     CHECK((uintptr_t)st_slab_object(s, l.capacity - 1) + l.size <= (uintptr_t)block + BLOCK);
     CHECK_EQ(st_slab_check(s), 0);
     for (unsigned i = 0; i < l.capacity; i++) {
@@ -67,6 +74,7 @@ TEST(bitmap_slab_hands_out_lowest_first_and_fills)
     CHECK(*st_slab_remote_word(s, 1) == 0); /* take and give never touch it */
     CHECK_EQ(st_slab_check(s), 0);
     CHECK_EQ(st_slab_object_index(s, (char *)st_slab_object(s, 5) + 8), STRATA_ERR_NOT_BLOCK);
+    free(s);
     free(block);
 }
 
@@ -74,9 +82,10 @@ TEST(bitmap_check_catches_damage)
 {
     void *block = aligned_block();
     st_slab_layout l;
-    REQUIRE(st_slab_layout_bitmap(BLOCK, 32, 16, &l));
+    REQUIRE(st_slab_layout_bitmap(BLOCK, 48, 16, &l));
     REQUIRE(l.capacity % 64 != 0); /* the last word has tail bits */
-    st_slab *s = st_slab_carve_bitmap(block, &l, 0);
+    st_slab *s = new_desc(&l);
+    st_slab_init_bitmap(s, block, &l);
     for (int i = 0; i < 200; i++)
         REQUIRE(st_slab_take(s) != NULL);
     REQUIRE(st_slab_check(s) == 0);
@@ -93,6 +102,7 @@ TEST(bitmap_check_catches_damage)
     CHECK(st_slab_check(s) > 0);
     s->cursor = 10000;
     CHECK(st_slab_check(s) > 0);
+    free(s);
     free(block);
 }
 
@@ -102,7 +112,8 @@ TEST(bitmap_slab_against_a_model)
     void *block = aligned_block();
     st_slab_layout l;
     REQUIRE(st_slab_layout_bitmap(BLOCK, 16, 16, &l));
-    st_slab *s = st_slab_carve_bitmap(block, &l, 0);
+    st_slab *s = new_desc(&l);
+    st_slab_init_bitmap(s, block, &l);
     bool *live = calloc(l.capacity, 1);
     REQUIRE(live != NULL);
     for (long step = 0; step < test_steps(20000); step++) {
@@ -121,6 +132,7 @@ TEST(bitmap_slab_against_a_model)
         REQUIRE(st_slab_check(s) == 0);
     }
     free(live);
+    free(s);
     free(block);
 }
 
@@ -139,6 +151,18 @@ TEST(segment_is_aligned_and_found_from_any_address)
         CHECK_EQ(seg->pages[i], ST_PAGE_HEADER);
     CHECK_EQ(seg->pages[seg->header_pages], ST_PAGE_FREE);
     CHECK_EQ(seg->used_pages, 0);
+    /* one descriptor slot per 64 KiB granule, inside the header, apart
+     * and 128-byte aligned (page entries keep the class in the low bits) */
+    char *end = (char *)seg + (size_t)seg->header_pages * ST_PAGE_SIZE;
+    for (size_t g = 0; g < ST_SEGMENT_GRANULES; g++) {
+        char *slot = st_segment_slab_slot(seg, (char *)seg + (g << ST_GRANULE_SHIFT));
+        CHECK(st_is_aligned((uintptr_t)slot, 128));
+        CHECK(slot >= (char *)&seg->buddy_meta && slot + ST_SEGMENT_SLOT_BYTES <= end);
+        CHECK(st_segment_slab_slot(seg, (char *)seg + (g << ST_GRANULE_SHIFT) + 12345) == slot);
+        char *prev = g > 0 ? st_segment_slab_slot(seg, (char *)seg + ((g - 1) << ST_GRANULE_SHIFT))
+                           : slot - ST_SEGMENT_SLOT_BYTES;
+        CHECK(slot == prev + ST_SEGMENT_SLOT_BYTES);
+    }
     st_segment_release(seg);
     CHECK(st_segment_of((char *)seg + 12345) == NULL);
     st_segment_cache_flush();
