@@ -226,13 +226,8 @@ STRATA_API void *strata_malloc(size_t n)
 {
     st_theap *h = tls_heap;
     if (ST_LIKELY(n - 1 < 1024)) {
-        /* st_theap_take_kept spelt out: its result would be tested twice */
         uintptr_t c = (n - 1) >> 4;
-        void *p = h->freed[c];
-        if (p != NULL)
-            __atomic_store_n(&h->freed[c], NULL, __ATOMIC_RELAXED);
-        else
-            p = st_theap_pop_kept(h, c);
+        void *p = st_theap_take_kept(h, c);
         if (p != NULL) {
             if (ST_UNLIKELY(--h->tick == 0))
                 return tick(h, p);

@@ -26,6 +26,8 @@
 #define RECYCLED (1u << 11) /* made current again after pages were purged */
 enum { CURRENT = 1, PARTIAL = 2, FULL = 3 };
 _Static_assert(ST_SLAB_CURRENT_TAG == CURRENT << STATE_SHIFT, "the fast path knows CURRENT");
+_Static_assert(ST_KEPT_MAX * sizeof(st_kept) <= UINT8_MAX, "kept_room holds a stack's bytes");
+_Static_assert(ST_SLAB_MAX_CAPACITY < (1u << 16), "a kept entry holds an object index");
 
 st_slab st_full_slab = {.magic = ST_SLAB_MAGIC_BITMAP, .cursor = 0, .bits = {UINT64_MAX}};
 
@@ -351,8 +353,9 @@ void st_theap_free_clear(st_theap *h, st_slab *s, unsigned c, unsigned idx)
     const st_class_consts *k = &st_class_table[c];
     unsigned wi = idx >> 6;
     uint64_t bit = (uint64_t)1 << (idx & 63);
-    uint64_t w = st_slab_live(s, wi) & ~bit;
+    uint64_t w = st_slab_live(s, wi) & ~bit, *kw = st_slab_kept_word(s, wi);
     st_slab_set_live(s, wi, w);
+    __atomic_store_n(kw, *kw & ~bit, __ATOMIC_RELAXED); /* the fast path may have set it */
     uint32_t was_free = s->free_count++;
     s->cursor = ST_MIN(wi, s->cursor); /* random frees: a branch would mispredict half the time */
     /* was_free - 1 wraps for 0 (was full) and reaches capacity - 2 when empty now */
@@ -486,10 +489,9 @@ void st_theap_free_remote(st_segment *seg, void *p, uintptr_t entry, st_remote_b
         if (!st_recip_divides(s->recip, off) || idx >= s->capacity)
             st_malloc_fault("free of a pointer inside a block", p);
         uint64_t bit = (uint64_t)1 << (idx & 63);
-        /* the owner's freed[] and the kept bit are read after whatever
-         * ordered this free after the owner's: a block it keeps is found */
+        /* the kept bit is read after whatever ordered this free after the
+         * owner's: a block the owner keeps is found */
         if (!(st_slab_live(s, idx >> 6) & bit) ||
-            __atomic_load_n(&seg->owner->freed[st_page_class(entry)], __ATOMIC_RELAXED) == p ||
             (__atomic_load_n(st_slab_kept_word(s, idx >> 6), __ATOMIC_RELAXED) & bit) ||
             (__atomic_fetch_or(st_slab_remote_word(s, idx >> 6), bit, __ATOMIC_RELAXED) & bit))
             st_malloc_fault("double free", p);
@@ -600,8 +602,7 @@ void st_theap_housekeep(st_theap *h, bool force)
 /* ---- checking ------------------------------------------------------------------ */
 
 /* Is p a live, not remotely freed object of class c in one of h's
- * segments, whose kept bit is set exactly when `bit` is its entry's tag
- * (0: no bit, freed[]'s block)? */
+ * segments, with its kept bit set and named by `bit`? */
 static bool kept_block_ok(const st_theap *h, unsigned c, void *p, uintptr_t bit)
 {
     st_segment *seg = st_segment_of(p);
@@ -616,24 +617,23 @@ static bool kept_block_ok(const st_theap *h, unsigned c, void *p, uintptr_t bit)
         return false;
     uint64_t *words = st_slab_bitmap(s, (uintptr_t)idx / 64), mask = (uint64_t)1 << (idx % 64);
     uint64_t remote = __atomic_load_n(&words[1], __ATOMIC_RELAXED);
-    bool has_bit = (words[2] & mask) != 0;
-    return (words[0] & mask) && !(remote & mask) &&
-           (bit == 0 ? !has_bit
-                     : has_bit && bit == ((uintptr_t)&words[2] << 6 | (unsigned)idx % 64));
+    return (words[0] & mask) && !(remote & mask) && (words[2] & mask) &&
+           bit == ((uintptr_t)&words[2] << 16 | (uintptr_t)idx);
 }
 
-/* THEAP-5 for class c: its freed block and each kept one are kept_block_ok,
- * and no block is there twice. */
+/* THEAP-5 for class c: the stack's room is at most the class's
+ * kept_max, its entries from there on are kept_block_ok, each block once,
+ * and the entry at kept_max ends it. */
 static int check_kept(const st_theap *h, unsigned c)
 {
-    unsigned n = h->kept_count[c];
-    if (n > st_class_table[c].kept_max)
+    unsigned room = h->kept_room[c] / sizeof(st_kept), max = st_class_table[c].kept_max;
+    if (h->kept_room[c] % sizeof(st_kept) != 0 || room > max || h->kept[c][max].block != NULL)
         return 1;
-    int bad = h->freed[c] != NULL && !kept_block_ok(h, c, h->freed[c], 0);
-    for (unsigned i = 0; i < n; i++) {
+    int bad = 0;
+    for (unsigned i = room; i < max; i++) {
         const st_kept *e = &h->kept[c][i];
-        bad += !kept_block_ok(h, c, e->block, e->bit) || e->block == h->freed[c];
-        for (unsigned j = 0; j < i; j++)
+        bad += e->block == NULL || !kept_block_ok(h, c, e->block, e->bit);
+        for (unsigned j = room; j < i; j++)
             bad += h->kept[c][j].block == e->block;
     }
     return bad;
@@ -667,6 +667,7 @@ static st_theap *heap_new(void)
         return NULL;
     for (unsigned c = 0; c < ST_CLASS_COUNT; c++) {
         h->current[c] = &st_full_slab;
+        h->kept_room[c] = (uint8_t)(st_class_table[c].kept_max * sizeof(st_kept));
         h->partial[c].prev = h->partial[c].next = &h->partial[c];
     }
     h->tick = ST_THEAP_TICK;

@@ -33,10 +33,11 @@
 
 enum { ST_HEAP_ACTIVE = 1, ST_HEAP_ABANDONED = 2 };
 
-#define ST_KEPT_MAX 16                   /* blocks a class's kept stack holds at most */
+#define ST_KEPT_MAX 15                   /* blocks a class's kept stack holds at most */
 #define ST_KEPT_BYTES ((size_t)32 << 10) /* … and bytes, unless one block is more */
-/* A kept block and where its kept bit is: the word's address times 64
- * plus the bit's index (addresses are below 2^57). */
+/* A kept block and where its kept bit is: the word's address times 2^16
+ * plus the object's index in its slab (below 2^16; addresses are below
+ * 2^48), whose low 6 bits are the bit's. */
 typedef struct st_kept {
     void *block;
     uintptr_t bit;
@@ -44,14 +45,12 @@ typedef struct st_kept {
 
 typedef struct st_theap {
     st_slab *current[ST_CLASS_COUNT]; /* never NULL: st_full_slab when none */
-    /* The block of each class its owner freed last, handed out again by
-     * the next malloc of the class without touching the slab: a free and
-     * a malloc then form no chain through the bitmap word. Still marked
-     * live in its slab; a second free of it finds it here (double free).
-     * Atomic (relaxed): other threads' frees read it for that check. */
-    void *freed[ST_CLASS_COUNT];
-    uint8_t kept_count[ST_CLASS_COUNT]; /* blocks on each class's kept stack */
-    uint32_t tick;                      /* counts down to the next housekeeping */
+    /* Free room on each class's kept stack, which grows down, in bytes
+     * (entries * 16, at most 240): its blocks are kept[c][room / 16] (the
+     * newest) .. kept[c][kept_max - 1], and kept[c][kept_max] is a NULL
+     * that ends it. Bytes, so that no path scales it. */
+    uint8_t kept_room[ST_CLASS_COUNT];
+    uint32_t tick; /* counts down to the next housekeeping */
     uint32_t state;
     void *remote; /* atomic: blocks freed by other threads, linked through themselves */
     st_slab_link partial[ST_CLASS_COUNT];
@@ -62,13 +61,15 @@ typedef struct st_theap {
     uint64_t purges, purged_bytes;
     uint64_t remote_frees; /* atomic: blocks other threads freed, added per batch */
     struct st_theap *next_all, *next_abandoned;
-    /* More blocks of each class its owner freed (while freed[] was taken),
-     * newest on top, handed out after freed[]: reuse while the block's
-     * slab lines are still cached. Each is still live in its slab, with
-     * its kept bit set: a second free of it (by any thread) finds the bit
-     * (double free). freed[] has no bit, so that the tight malloc-free
-     * loop pays nothing for the stack. */
-    st_kept kept[ST_CLASS_COUNT][ST_KEPT_MAX];
+    /* The blocks of each class its owner freed last (up to the class's
+     * kept_max), handed out again first, newest first, without touching
+     * the slab's live bits: a free and a malloc then form no chain
+     * through the bitmap word, the block comes back while its lines are
+     * still cached, and a program that frees and allocates sizes at
+     * random meets no branch it cannot predict. Each is still live in its
+     * slab, with its kept bit set: a second free of it (by any thread)
+     * finds the bit (double free). */
+    st_kept kept[ST_CLASS_COUNT][ST_KEPT_MAX + 1];
 } st_theap;
 
 /* A full slab with no memory behind it: what current[] holds before a
@@ -167,66 +168,60 @@ typedef struct st_class_consts {
 } st_class_consts;
 ST_HIDDEN extern st_class_consts st_class_table[ST_CLASS_COUNT];
 
-/* Clear the live bit of object idx (validated, not kept) of slab s of
+/* Clear the live and kept bits of object idx (validated) of slab s of
  * class c, owned by h, and let the heap react when a slab that is not
  * the current one stops being full, empties, becomes sparse, or gets a
  * group of objects without a live one. */
 ST_HIDDEN void st_theap_free_clear(st_theap *h, st_slab *s, unsigned c, unsigned idx);
 
+/* The entry `room` bytes into class c's kept stack. */
+static inline st_kept *st_theap_kept_at(st_theap *h, uintptr_t c, uintptr_t room)
+{
+    return (st_kept *)(void *)((char *)h->kept[c] + room);
+}
+
 /* Free object p of the slab whose page entry is `entry`, owned by h:
  * validate (an object start, live, neither remotely freed nor kept),
- * then keep it as the class's freed block, else on its kept stack, if
- * there is room (when `keep`), else st_theap_free_clear. The
- * object index comes from the class table, so the loads of the bits and
- * of the descriptor overlap. */
+ * then push it on the class's kept stack if there is room (when `keep`),
+ * else st_theap_free_clear. The object index comes from the class
+ * table, so the loads of the bits and of the descriptor overlap. */
 static inline void st_theap_free_in_slab(st_theap *h, uintptr_t entry, void *p, bool keep)
 {
-    st_slab *s = st_page_slab(entry);
-    uintptr_t c = st_page_class(entry);
+    uintptr_t c = entry & ST_PAGE_CLASS_MASK;
     const st_class_consts *k = &st_class_table[c];
     uint32_t off = (uint32_t)(uintptr_t)p & k->slab_mask;
     unsigned __int128 prod = (unsigned __int128)k->recip * off; /* see st_recip_* */
     uintptr_t idx = (uint64_t)(prod >> 64);
     if (ST_UNLIKELY((uint64_t)prod > k->recip - 1 || idx >= k->capacity))
         return st_free_fault("free of a pointer inside a block", p);
-    uint64_t *bits = st_slab_bitmap(s, idx >> 6), bit = (uint64_t)1 << (idx & 63);
+    uint64_t *bits = st_slab_bitmap(st_page_slab(entry), idx >> 6), bit = (uint64_t)1 << (idx & 63);
     uint64_t kept = bits[2];
-    void *last = h->freed[c];
     /* not live, already freed by another thread and not yet taken in, or kept */
-    if (ST_UNLIKELY(!(bits[0] & bit) ||
-                    ((__atomic_load_n(&bits[1], __ATOMIC_RELAXED) | kept) & bit) || last == p))
+    if (ST_UNLIKELY((~bits[0] | __atomic_load_n(&bits[1], __ATOMIC_RELAXED) | kept) & bit))
         return st_free_fault("double free", p);
-    if (ST_LIKELY(keep && last == NULL))
-        return __atomic_store_n(&h->freed[c], p, __ATOMIC_RELAXED);
-    uintptr_t n = h->kept_count[c];
-    if (ST_UNLIKELY(!keep || n >= k->kept_max))
-        return st_theap_free_clear(h, s, (unsigned)c, (unsigned)idx);
+    if (ST_UNLIKELY(!keep))
+        return st_theap_free_clear(h, st_page_slab(entry), (unsigned)c, (unsigned)idx);
+    /* set before the room is known: fewer values live at once, fewer spilled */
     __atomic_store_n(&bits[2], kept | bit, __ATOMIC_RELAXED);
-    h->kept[c][n] = (st_kept){p, (uintptr_t)&bits[2] << 6 | (idx & 63)};
-    h->kept_count[c] = (uint8_t)(n + 1);
+    uintptr_t room = h->kept_room[c];
+    if (ST_UNLIKELY(room == 0))
+        return st_theap_free_clear(h, st_page_slab(entry), (unsigned)c, (unsigned)idx);
+    room -= sizeof(st_kept);
+    *st_theap_kept_at(h, c, room) = (st_kept){p, (uintptr_t)&bits[2] << 16 | idx};
+    h->kept_room[c] = (uint8_t)room;
 }
 
-/* Take the newest kept block of class c from its stack (the caller has
- * found freed[c] empty), if there is one. */
-static inline void *st_theap_pop_kept(st_theap *h, uintptr_t c)
+/* Take the newest kept block of class c, if there is one. */
+static inline void *st_theap_take_kept(st_theap *h, uintptr_t c)
 {
-    uintptr_t n = h->kept_count[c];
-    if (n == 0)
-        return NULL;
-    st_kept *e = &h->kept[c][n - 1];
-    uint64_t *kw = (uint64_t *)(e->bit >> 6);
-    __atomic_store_n(kw, *kw & ~((uint64_t)1 << (e->bit & 63)), __ATOMIC_RELAXED);
-    h->kept_count[c] = (uint8_t)(n - 1);
-    return e->block;
-}
-
-/* Take class c's freed block, else its newest kept one, if any. */
-static inline void *st_theap_take_kept(st_theap *h, unsigned c)
-{
-    void *p = h->freed[c];
-    if (p == NULL)
-        return st_theap_pop_kept(h, c);
-    __atomic_store_n(&h->freed[c], NULL, __ATOMIC_RELAXED);
+    uintptr_t room = h->kept_room[c];
+    st_kept *e = st_theap_kept_at(h, c, room);
+    void *p = e->block;
+    if (p != NULL) {
+        uint64_t *kw = (uint64_t *)(e->bit >> 16);
+        __atomic_store_n(kw, st_bit_clear(*kw, e->bit), __ATOMIC_RELAXED);
+        h->kept_room[c] = (uint8_t)(room + sizeof(st_kept));
+    }
     return p;
 }
 

@@ -338,11 +338,11 @@ TEST(double_free_across_threads)
 }
 
 /* The owner keeps the blocks it frees in a class instead of clearing
- * their live bits: the newest in freed[], up to 16 more on a stack, each
- * with its kept bit. A second free must be caught wherever the first one
- * left the block. Each case starts from malloc_trim, which gives every
- * kept block back, then frees `others` fresh blocks of p's class, so
- * that p's free lands in freed[] (0), on the stack (1) or clears its bit
+ * their live bits: up to 15 on a stack, each with its kept bit. A second
+ * free must be caught wherever the first one left the block. Each case
+ * starts from malloc_trim, which gives every kept block back, then frees
+ * `others` fresh blocks of p's class, so that p's free lands on top of
+ * an empty stack (0), on top of another block (1) or clears its bit
  * (more than the heap keeps). */
 #define MORE_THAN_KEPT 64
 
