@@ -222,31 +222,39 @@ static ST_NOINLINE void *tick(st_theap *h, void *p)
     return p;
 }
 
+/* malloc's fast path for class c: a kept block, else the lowest free
+ * object of the current slab's cursor word. */
+static inline void *class_alloc(st_theap *h, uintptr_t c)
+{
+    void *p = st_theap_take_kept(h, c);
+    if (p != NULL) {
+        if (ST_UNLIKELY(--h->tick == 0))
+            return tick(h, p);
+        return p;
+    }
+    st_slab *s = h->current[c];
+    uint32_t cur = s->cursor;
+    uint64_t w = st_slab_live(s, cur);
+    if (ST_LIKELY(w != UINT64_MAX)) {
+        st_slab_set_live(s, cur, w | (w + 1));
+        s->free_count--;
+        p = (char *)s->block + (uintptr_t)(cur * 64 + st_ctz(~w)) * s->size;
+        if (ST_UNLIKELY(--h->tick == 0))
+            return tick(h, p);
+        return p;
+    }
+    if (ST_LIKELY(h != &st_empty_heap))
+        return class_slow(h, (unsigned)c);
+    return alloc_slow(st_sizeclass_size((unsigned)c), ALIGN_DEFAULT);
+}
+
 STRATA_API void *strata_malloc(size_t n)
 {
     st_theap *h = tls_heap;
-    if (ST_LIKELY(n - 1 < 1024)) {
-        uintptr_t c = (n - 1) >> 4;
-        void *p = st_theap_take_kept(h, c);
-        if (p != NULL) {
-            if (ST_UNLIKELY(--h->tick == 0))
-                return tick(h, p);
-            return p;
-        }
-        st_slab *s = h->current[c];
-        uint32_t cur = s->cursor;
-        uint64_t w = st_slab_live(s, cur);
-        if (ST_LIKELY(w != UINT64_MAX)) {
-            st_slab_set_live(s, cur, w | (w + 1));
-            s->free_count--;
-            p = (char *)s->block + (uintptr_t)(cur * 64 + st_ctz(~w)) * s->size;
-            if (ST_UNLIKELY(--h->tick == 0))
-                return tick(h, p);
-            return p;
-        }
-        if (ST_LIKELY(h != &st_empty_heap))
-            return class_slow(h, (unsigned)((n - 1) >> 4));
-    }
+    if (ST_LIKELY(n - 1 < 1024))
+        return class_alloc(h, (n - 1) >> 4);
+    if (n - 1 < ST_SMALL_MAX)
+        return class_alloc(h, st_sizeclass_of(n));
     return alloc_slow(n, ALIGN_DEFAULT);
 }
 
