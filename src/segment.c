@@ -53,42 +53,40 @@ static size_t slots_offset(void)
     return st_align_up(offsetof(st_segment, buddy_meta) + meta, ST_PAGE_SIZE);
 }
 
-static size_t header_bytes(void)
+const size_t st_segment_slot_bytes[ST_SEGMENT_SLOT_TIERS] = {128, 512, ST_SEGMENT_SLOT_BYTES};
+#define SLOTS_BYTES (ST_SEGMENT_GRANULES * (128 + 512 + ST_SEGMENT_SLOT_BYTES))
+
+static size_t header_bytes(void) { return st_align_up(slots_offset() + SLOTS_BYTES, ST_PAGE_SIZE); }
+
+_Static_assert(ST_SEGMENT_SLOT_PAGES * ST_PAGE_SIZE >= SLOTS_BYTES, "slot pages cover the slots");
+
+/* Offset of the slot from the first slot page: the tiers one after the
+ * other, each an array indexed by granule. */
+static size_t slot_at(st_segment *seg, const void *block, size_t bytes)
 {
-    return st_align_up(slots_offset() + ST_SEGMENT_GRANULES * ST_SEGMENT_SLOT_BYTES, ST_PAGE_SIZE);
+    size_t g = ((uintptr_t)block - (uintptr_t)seg) >> ST_GRANULE_SHIFT, at = 0, t = 0;
+    while (t + 1 < ST_SEGMENT_SLOT_TIERS && bytes > st_segment_slot_bytes[t])
+        at += ST_SEGMENT_GRANULES * st_segment_slot_bytes[t++];
+    return at + g * st_segment_slot_bytes[t];
 }
 
-_Static_assert(ST_SEGMENT_SLOT_PAGES * ST_PAGE_SIZE >= ST_SEGMENT_GRANULES * ST_SEGMENT_SLOT_BYTES,
-               "slot pages cover the slots");
-
-void *st_segment_slab_slot(st_segment *seg, const void *block)
+void *st_segment_slab_slot(st_segment *seg, const void *block, size_t bytes)
 {
-    size_t g = ((uintptr_t)block - (uintptr_t)seg) >> ST_GRANULE_SHIFT;
-    return (char *)seg + slots_offset() + g * ST_SEGMENT_SLOT_BYTES;
+    return (char *)seg + slots_offset() + slot_at(seg, block, bytes);
 }
 
-/* The slot pages (indices from the first) the slot of block touches. */
-static void slot_pages(st_segment *seg, const void *block, size_t *first, size_t *last)
+void *st_segment_slot_take(st_segment *seg, const void *block, size_t bytes)
 {
-    size_t at = (size_t)((char *)st_segment_slab_slot(seg, block) - (char *)seg) - slots_offset();
-    *first = at / ST_PAGE_SIZE;
-    *last = (at + ST_SEGMENT_SLOT_BYTES - 1) / ST_PAGE_SIZE;
-}
-
-void *st_segment_slot_take(st_segment *seg, const void *block)
-{
-    size_t first, last;
-    slot_pages(seg, block, &first, &last);
-    for (size_t i = first; i <= last; i++)
+    size_t at = slot_at(seg, block, bytes), size = ST_MIN(bytes, ST_SEGMENT_SLOT_BYTES);
+    for (size_t i = at / ST_PAGE_SIZE; i <= (at + size - 1) / ST_PAGE_SIZE; i++)
         seg->slot_users[i]++;
-    return st_segment_slab_slot(seg, block);
+    return st_segment_slab_slot(seg, block, bytes);
 }
 
-void st_segment_slot_put(st_segment *seg, const void *block)
+void st_segment_slot_put(st_segment *seg, const void *block, size_t bytes)
 {
-    size_t first, last;
-    slot_pages(seg, block, &first, &last);
-    for (size_t i = first; i <= last; i++)
+    size_t at = slot_at(seg, block, bytes), size = ST_MIN(bytes, ST_SEGMENT_SLOT_BYTES);
+    for (size_t i = at / ST_PAGE_SIZE; i <= (at + size - 1) / ST_PAGE_SIZE; i++)
         if (--seg->slot_users[i] == 0)
             st_os_purge((char *)seg + slots_offset() + i * ST_PAGE_SIZE, ST_PAGE_SIZE);
 }

@@ -26,7 +26,7 @@
 #define ST_GRANULE_SHIFT 16 /* 64 KiB: the smallest slab */
 #define ST_GRANULE_PAGES ((size_t)1 << (ST_GRANULE_SHIFT - 12))
 #define ST_SEGMENT_GRANULES (ST_SEGMENT_SIZE >> ST_GRANULE_SHIFT)
-#define ST_SEGMENT_SLOT_PAGES 27 /* pages the descriptor slots span (segment.c checks) */
+#define ST_SEGMENT_SLOT_PAGES 36 /* pages the descriptor slots span (segment.c checks) */
 
 /* Page-table entries below ST_PAGE_SIZE are tags; any other value is the
  * address of the slab descriptor (st_slab, 128-byte aligned) of the slab
@@ -102,21 +102,27 @@ static inline uintptr_t st_segment_page_tag(st_segment *seg, const void *p)
     return __atomic_load_n(st_segment_entry(seg, p), __ATOMIC_RELAXED);
 }
 
-/* The header ends with a slot per 64 KiB granule for a slab descriptor:
- * a slab's is the slot of its first granule. There the descriptors are
+/* The header ends with slots for slab descriptors, three per 64 KiB
+ * granule: 128 bytes (enough for 128 objects), 512 bytes (1,024 objects)
+ * and 1,664 bytes (the largest descriptor, 4,096 objects of 16 bytes in
+ * 1,600 bytes; theap.c checks). A slab takes the smallest slot of its
+ * first granule that fits its descriptor. There the descriptors are
  * spread over the header's pages and cache sets (at their slabs' starts
- * they all crowded a page's first sets), and every page of a slab holds
- * objects only. 1,664 bytes: the largest descriptor (4,096 objects of 16
- * bytes, 1,600 bytes; theap.c checks) in the 128-byte units that page
- * entries need (the class sits in their low 7 bits). */
-#define ST_SEGMENT_SLOT_BYTES ((size_t)1664)
-ST_HIDDEN void *st_segment_slab_slot(st_segment *seg, const void *block);
-/* The slot of the slab at block, taken for a new slab; given back when the
- * slab is released. A header page whose slots are all given back goes to
- * the OS at once (a segment that once held many slabs would otherwise
- * keep every slot page for its whole life). */
-ST_HIDDEN void *st_segment_slot_take(st_segment *seg, const void *block);
-ST_HIDDEN void st_segment_slot_put(st_segment *seg, const void *block);
+ * they all crowded a page's first sets), every page of a slab holds
+ * objects only, and descriptors of one size share pages densely. Slots
+ * are multiples of 128 bytes: page entries keep the class in the low 7
+ * bits. */
+#define ST_SEGMENT_SLOT_TIERS 3
+ST_HIDDEN extern const size_t st_segment_slot_bytes[ST_SEGMENT_SLOT_TIERS];
+#define ST_SEGMENT_SLOT_BYTES ((size_t)1664) /* the largest */
+/* The slot for a descriptor of `bytes` of the slab at block. */
+ST_HIDDEN void *st_segment_slab_slot(st_segment *seg, const void *block, size_t bytes);
+/* The same, taken for a new slab; given back when the slab is released.
+ * A header page whose slots are all given back goes to the OS at once (a
+ * segment that once held many slabs would otherwise keep every slot page
+ * for its whole life). */
+ST_HIDDEN void *st_segment_slot_take(st_segment *seg, const void *block, size_t bytes);
+ST_HIDDEN void st_segment_slot_put(st_segment *seg, const void *block, size_t bytes);
 
 /* The page entry of p if its granule lies in one slab, else 0. */
 static inline uintptr_t st_segment_granule_tag(st_segment *seg, const void *p)

@@ -202,7 +202,7 @@ static st_slab *slab_new(st_theap *h, unsigned c)
     void *block = pages_alloc(h, pages, true, &seg);
     if (block == NULL)
         return NULL;
-    st_slab *s = st_segment_slot_take(seg, block);
+    st_slab *s = st_segment_slot_take(seg, block, classes[c].layout.desc_bytes);
     st_slab_init_bitmap(s, block, &classes[c].layout);
     s->owner_tag = c;
     uintptr_t entry = (uintptr_t)s | c;
@@ -217,7 +217,7 @@ static void slab_release(st_theap *h, st_slab *s)
     s->magic = 0;
     st_segment *seg = segment_of_slab(s);
     void *block = (void *)s->block;
-    st_segment_slot_put(seg, block); /* s may be gone after this */
+    st_segment_slot_put(seg, block, classes[slab_class(s)].layout.desc_bytes); /* s may go */
     pages_free(h, seg, block);
 }
 

@@ -151,18 +151,26 @@ TEST(segment_is_aligned_and_found_from_any_address)
         CHECK_EQ(seg->pages[i], ST_PAGE_HEADER);
     CHECK_EQ(seg->pages[seg->header_pages], ST_PAGE_FREE);
     CHECK_EQ(seg->used_pages, 0);
-    /* one descriptor slot per 64 KiB granule, inside the header, apart
-     * and 128-byte aligned (page entries keep the class in the low bits) */
-    char *end = (char *)seg + (size_t)seg->header_pages * ST_PAGE_SIZE;
-    for (size_t g = 0; g < ST_SEGMENT_GRANULES; g++) {
-        char *slot = st_segment_slab_slot(seg, (char *)seg + (g << ST_GRANULE_SHIFT));
-        CHECK(st_is_aligned((uintptr_t)slot, 128));
-        CHECK(slot >= (char *)&seg->buddy_meta && slot + ST_SEGMENT_SLOT_BYTES <= end);
-        CHECK(st_segment_slab_slot(seg, (char *)seg + (g << ST_GRANULE_SHIFT) + 12345) == slot);
-        char *prev = g > 0 ? st_segment_slab_slot(seg, (char *)seg + ((g - 1) << ST_GRANULE_SHIFT))
-                           : slot - ST_SEGMENT_SLOT_BYTES;
-        CHECK(slot == prev + ST_SEGMENT_SLOT_BYTES);
+    /* descriptor slots: per 64 KiB granule one of each tier, inside the
+     * header, each tier an array, all apart and 128-byte aligned (page
+     * entries keep the class in the low bits) */
+    char *end = (char *)seg + (size_t)seg->header_pages * ST_PAGE_SIZE, *prev_end = NULL;
+    for (size_t t = 0; t < ST_SEGMENT_SLOT_TIERS; t++) {
+        size_t bytes = st_segment_slot_bytes[t];
+        CHECK(bytes % 128 == 0 && (t == 0 || bytes > st_segment_slot_bytes[t - 1]));
+        char *first = st_segment_slab_slot(seg, seg, bytes);
+        CHECK(first >= (char *)&seg->buddy_meta && (prev_end == NULL || first >= prev_end));
+        for (size_t g = 0; g < ST_SEGMENT_GRANULES; g++) {
+            char *granule = (char *)seg + (g << ST_GRANULE_SHIFT);
+            char *slot = st_segment_slab_slot(seg, granule + 12345, bytes);
+            CHECK(slot == first + g * bytes && st_is_aligned((uintptr_t)slot, 128));
+            CHECK(slot + bytes <= end);
+            if (t > 0) /* a descriptor one byte larger than the tier below gets this tier */
+                CHECK(st_segment_slab_slot(seg, granule, st_segment_slot_bytes[t - 1] + 1) == slot);
+        }
+        prev_end = first + ST_SEGMENT_GRANULES * bytes;
     }
+    CHECK_EQ(st_segment_slot_bytes[ST_SEGMENT_SLOT_TIERS - 1], ST_SEGMENT_SLOT_BYTES);
     st_segment_release(seg);
     CHECK(st_segment_of((char *)seg + 12345) == NULL);
     st_segment_cache_flush();
