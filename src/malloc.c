@@ -2,12 +2,14 @@
 /*
  * malloc.c — the malloc API (include/strata/malloc.h) on thread heaps.
  *
- * The fast paths are here, inline: malloc of up to 1 KiB takes the lowest
- * free bit of the current slab's cursor word; free finds the segment by
- * masking the address (after one bit of the chunk map says it is ours),
- * the slab by the page table, the object index by a reciprocal multiply,
- * and clears one bit — which is also the double-free check. Everything
- * else goes to theap.c, large.c or segment.c.
+ * The fast paths are here, inline: malloc of up to 16 KiB pops its class's
+ * kept stack, else takes the lowest free bit of the current slab's cursor
+ * word; free finds the segment by masking the address (after one bit of
+ * the chunk map says it is ours), the slab by the segment's granule
+ * table, the object index by a reciprocal multiply, checks the live,
+ * remote and kept bits (the double-free check) and pushes the block on
+ * its class's kept stack (theap.h). Everything else goes to theap.c,
+ * large.c or segment.c.
  *
  * Built twice: into libstrata.a with the strata_ names only, and with
  * STRATA_STANDARD_NAMES into libstrata.so, where malloc, free, … are

@@ -87,7 +87,7 @@ void st_segment_slot_put(st_segment *seg, const void *block, size_t bytes)
 {
     size_t at = slot_at(seg, block, bytes), size = ST_MIN(bytes, ST_SEGMENT_SLOT_BYTES);
     for (size_t i = at / ST_PAGE_SIZE; i <= (at + size - 1) / ST_PAGE_SIZE; i++)
-        if (--seg->slot_users[i] == 0)
+        if (--seg->slot_users[i] == 0 && !huge_pages) /* a purge would split the huge page */
             st_os_purge((char *)seg + slots_offset() + i * ST_PAGE_SIZE, ST_PAGE_SIZE);
 }
 
@@ -142,6 +142,8 @@ st_segment *st_segment_new(struct st_theap *owner)
 void st_segment_release(st_segment *seg)
 {
     ST_ASSERT(1, seg->used_pages == 0);
+    for (size_t i = 0; i < ST_SEGMENT_SLOT_PAGES; i++)
+        ST_ASSERT(1, seg->slot_users[i] == 0);
     st_chunk_mark(st_chunk_segment_bits, (uintptr_t)seg, ST_SEGMENT_SIZE, false);
     seg->magic = 0;
     size_t keep = slots_offset(); /* format() rewrites the rest of the header */
@@ -289,13 +291,18 @@ size_t st_segment_purge(st_segment *seg, uint64_t *calls)
     return w.bytes;
 }
 
-/* SEG-4: a granule entry that is not 0 is the entry of each of its pages. */
+/* SEG-4: a granule's entry is its pages' entry when they all hold the same
+ * slab entry, else 0. */
 static int check_granules(const st_segment *seg)
 {
     int bad = 0;
-    for (size_t g = 0; g < ST_SEGMENT_GRANULES; g++)
-        for (size_t i = 0; seg->granules[g] != 0 && i < ST_GRANULE_PAGES; i++)
-            bad += seg->pages[g * ST_GRANULE_PAGES + i] != seg->granules[g];
+    for (size_t g = 0; g < ST_SEGMENT_GRANULES; g++) {
+        uintptr_t first = seg->pages[g * ST_GRANULE_PAGES];
+        bool one_slab = first >= ST_PAGE_SIZE;
+        for (size_t i = 1; i < ST_GRANULE_PAGES; i++)
+            one_slab &= seg->pages[g * ST_GRANULE_PAGES + i] == first;
+        bad += seg->granules[g] != (one_slab ? first : 0);
+    }
     return bad;
 }
 

@@ -55,15 +55,14 @@ typedef struct st_segment {
     uint64_t purged[ST_SEGMENT_PAGES / 64]; /* in a slab, returned to the OS */
     uint8_t slot_users[ST_SEGMENT_SLOT_PAGES];  /* taken slots touching each slot page */
     strata_buddy *buddy;
-    /* What every free reads, from here on, starts half a page in: slab
-     * descriptors (at their slabs' 64 KiB-aligned starts, within their
-     * first 1.6 KiB) and a heap's hot arrays (its first 1.6 KiB) crowd the
-     * cache sets of a page's first half. */
+    /* What every free reads, from here on, starts half a page in, off the
+     * cache sets of a heap's hot arrays (its first 1.6 KiB; when slab
+     * descriptors sat at their slabs' starts, theirs too). */
     _Alignas(ST_PAGE_SIZE / 2) struct st_theap *owner; /* set once when the segment is made */
     /* For each 64 KiB granule that lies wholly in one slab, that slab's
      * page entry, else 0 (pages[] says what it holds). Slabs are 64 KiB
      * and more and aligned to their size, so every slab object's free
-     * finds its entry here: 8 cache lines a segment, beside `owner`, where
+     * finds its entry here: 9 cache lines a segment with `owner`, where
      * pages[] spreads over 128 that a random free would miss. */
     uintptr_t granules[ST_SEGMENT_GRANULES];
     uintptr_t pages[ST_SEGMENT_PAGES]; /* read by any thread: atomic loads */

@@ -64,7 +64,7 @@ typedef struct st_slab {
     uint32_t owner_tag;   /* the owner's use (which list the slab is on) */
     uint32_t cursor;      /* bitmap mode: words below it are full */
     uint64_t bits[];      /* stack mode: ceil(capacity/64) bitmap words, then capacity
-                             uint16_t; bitmap mode: pairs (live word, remote word) */
+                             uint16_t; bitmap mode: triples (live, remote, kept words) */
 } st_slab;
 
 /* Bytes of a descriptor for `capacity` objects (header, bitmap, stack). */
@@ -131,7 +131,7 @@ ST_HIDDEN void *st_slab_take_scan(st_slab *s);
 
 /* Bitmap mode keeps word w of the live bitmap beside word w of the remote
  * and kept bitmaps, so the free path finds all three in one cache line
- * (two for the words that straddle a line). Live words are
+ * (two for the quarter of the triples that straddle a line). Live words are
  * written by the owner only but read by freeing threads (to catch a
  * double free at once), hence relaxed atomics: plain moves on x86. */
 #define ST_SLAB_BITMAP_STRIDE 3 /* words per 64 objects: live, remote, kept */

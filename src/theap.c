@@ -243,7 +243,7 @@ void *st_theap_alloc_class(st_theap *h, unsigned c)
 {
     void *p = st_theap_take_kept(h, c);
     if (p != NULL)
-        return p; /* classes above the fast path's come here first */
+        return p; /* the slow paths (aligned requests, the empty heap) come here */
     st_slab *s = h->current[c];
     p = s != &st_full_slab ? st_slab_take_scan(s) : NULL;
     if (p != NULL)
@@ -639,9 +639,44 @@ static int check_kept(const st_theap *h, unsigned c)
     return bad;
 }
 
+/* THEAP-6 over one segment's slabs: each descriptor is in the slot its
+ * size and first granule pick, the slot pages count exactly the slots in
+ * use, and kept bits are live and not remote; kept[c] gets the kept bits
+ * of class c. */
+static int check_slabs(st_segment *seg, size_t kept[ST_CLASS_COUNT])
+{
+    unsigned users[ST_SEGMENT_SLOT_PAGES] = {0};
+    char *slots = st_segment_slab_slot(seg, seg, 0); /* the first slot page */
+    int bad = 0;
+    for (size_t i = 0; i < ST_SEGMENT_PAGES; i++) {
+        uintptr_t e = seg->pages[i], page = (uintptr_t)seg + i * ST_PAGE_SIZE;
+        const st_slab *s = st_page_slab(e);
+        if (e < ST_PAGE_SIZE || s->block != page)
+            continue; /* not the first page of a slab */
+        unsigned c = st_page_class(e);
+        size_t bytes = classes[c].layout.desc_bytes, at = (size_t)((const char *)s - slots);
+        bad += (const void *)s != st_segment_slab_slot(seg, (void *)page, bytes);
+        for (size_t p = at / ST_PAGE_SIZE; p <= (at + bytes - 1) / ST_PAGE_SIZE; p++)
+            bad += p < ST_SEGMENT_SLOT_PAGES ? (users[p]++, 0) : 1;
+        for (unsigned w = 0; w < (s->capacity + 63) / 64; w++) {
+            const uint64_t *b = st_slab_bitmap((st_slab *)(uintptr_t)s, w);
+            bad += (b[2] & ~b[0]) != 0 || (b[2] & __atomic_load_n(&b[1], __ATOMIC_RELAXED)) != 0;
+            kept[c] += (size_t)__builtin_popcountll(b[2]);
+        }
+    }
+    for (size_t p = 0; p < ST_SEGMENT_SLOT_PAGES; p++)
+        bad += users[p] != seg->slot_users[p];
+    return bad;
+}
+
 int st_theap_check(st_theap *h)
 {
     int bad = 0;
+    size_t kept[ST_CLASS_COUNT] = {0};
+    for (st_segment *seg = h->segments; seg != NULL; seg = seg->next)
+        bad += seg->owner == h ? check_slabs(seg, kept) : 0;
+    for (unsigned c = 0; c < ST_CLASS_COUNT; c++) /* THEAP-6: a kept bit per stack entry */
+        bad += kept[c] != st_class_table[c].kept_max - h->kept_room[c] / sizeof(st_kept);
     for (unsigned c = 0; c < ST_CLASS_COUNT; c++) {
         st_slab *s = h->current[c]; /* THEAP-1 */
         if (s != &st_full_slab)

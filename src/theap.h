@@ -61,8 +61,9 @@ typedef struct st_theap {
     uint64_t purges, purged_bytes;
     uint64_t remote_frees; /* atomic: blocks other threads freed, added per batch */
     struct st_theap *next_all, *next_abandoned;
-    /* The blocks of each class its owner freed last (up to the class's
-     * kept_max), handed out again first, newest first, without touching
+    /* Blocks of each class its owner freed (up to the class's kept_max;
+     * frees past that clear their bits), handed out again first, newest
+     * first, without touching
      * the slab's live bits: a free and a malloc then form no chain
      * through the bitmap word, the block comes back while its lines are
      * still cached, and a program that frees and allocates sizes at
@@ -125,7 +126,7 @@ ST_HIDDEN size_t st_theap_medium_size(st_segment *seg, const void *p);
 ST_HIDDEN void st_theap_collect(st_theap *h);
 ST_HIDDEN void st_theap_housekeep(st_theap *h, bool force);
 
-/* Verify THEAP-1..5 of docs/INVARIANTS.md (and each listed slab's and
+/* Verify THEAP-1..6 of docs/INVARIANTS.md (and each listed slab's and
  * segment's own); 0 or the number of violations. Only the heap's owner
  * may call it. */
 ST_HIDDEN int st_theap_check(st_theap *h);

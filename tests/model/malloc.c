@@ -4,7 +4,7 @@
  * calloc, realloc, memalign and free steps over every size range (small
  * classes, the classes above the fast path, medium blocks, large blocks),
  * now and then a malloc_trim, against a reference list of live blocks.
- * Every 64 steps the heap's invariants (THEAP-1..5, with every listed
+ * Every 64 steps the heap's invariants (THEAP-1..6, with every listed
  * slab's and segment's own) and the large blocks' (LARGE-1, 2) must hold;
  * every block keeps the pattern written into it until it is freed, and
  * no two live blocks overlap. At the end everything is freed and the

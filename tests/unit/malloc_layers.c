@@ -5,6 +5,7 @@
  * chunk map, dirty pages and purging) and large blocks (lookup, realloc
  * keeping contents, the chunk map cleared on free). */
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <string.h>
 
 #include "large.h"
@@ -206,6 +207,39 @@ TEST(segment_pages_dirty_purge_and_reuse)
     st_segment_free_pages(seg, again, 0);
     CHECK_EQ(seg->used_pages, 0);
     CHECK_EQ(st_segment_check(seg), 0);
+    st_segment_release(seg);
+}
+
+/* Is the page at p resident? */
+static bool resident(const void *p)
+{
+    unsigned char v = 0;
+    void *page = (void *)st_align_down((uintptr_t)p, ST_PAGE_SIZE);
+    return mincore(page, ST_PAGE_SIZE, &v) == 0 && (v & 1);
+}
+
+TEST(slot_pages_go_back_when_their_slabs_do)
+{
+    st_segment *seg = st_segment_new(NULL);
+    REQUIRE(seg != NULL);
+    const size_t big = ST_SEGMENT_SLOT_BYTES; /* 1,664: pages hold 2 or 3 such slots */
+    char *g = (char *)seg + ((size_t)8 << ST_GRANULE_SHIFT);
+    char *a = st_segment_slot_take(seg, g, big);
+    char *b = st_segment_slot_take(seg, g + ((size_t)1 << ST_GRANULE_SHIFT), big);
+    REQUIRE(a + big == b);
+    memset(a, 0x5a, big);
+    memset(b, 0xa5, big);
+    /* giving one back keeps the pages the other still touches, contents
+     * included */
+    st_segment_slot_put(seg, g, big);
+    CHECK(resident(b) && resident(b + big - 1));
+    CHECK((unsigned char)b[0] == 0xa5 && (unsigned char)b[big - 1] == 0xa5);
+    /* the last one of a page gone: the page goes to the OS */
+    st_segment_slot_put(seg, g + ((size_t)1 << ST_GRANULE_SHIFT), big);
+    CHECK(!resident(b) && !resident(b + big - 1));
+    CHECK(b[0] == 0);
+    for (size_t i = 0; i < ST_SEGMENT_SLOT_PAGES; i++)
+        CHECK_EQ(seg->slot_users[i], 0);
     st_segment_release(seg);
 }
 
