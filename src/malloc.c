@@ -234,6 +234,9 @@ static inline void *class_alloc(st_theap *h, uintptr_t c)
             return tick(h, p);
         return p;
     }
+    if (ST_UNLIKELY(h->kept_room[c] == 0)) /* the stack is switched off, or h is the empty heap */
+        return h != &st_empty_heap ? class_slow(h, (unsigned)c)
+                                   : alloc_slow(st_sizeclass_size((unsigned)c), ALIGN_DEFAULT);
     st_slab *s = h->current[c];
     uint32_t cur = s->cursor;
     uint64_t w = st_slab_live(s, cur);
@@ -245,9 +248,7 @@ static inline void *class_alloc(st_theap *h, uintptr_t c)
             return tick(h, p);
         return p;
     }
-    if (ST_LIKELY(h != &st_empty_heap))
-        return class_slow(h, (unsigned)c);
-    return alloc_slow(st_sizeclass_size((unsigned)c), ALIGN_DEFAULT);
+    return class_slow(h, (unsigned)c);
 }
 
 STRATA_API void *strata_malloc(size_t n)

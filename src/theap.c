@@ -244,6 +244,8 @@ void *st_theap_alloc_class(st_theap *h, unsigned c)
     void *p = st_theap_take_kept(h, c);
     if (p != NULL)
         return p; /* the slow paths (aligned requests, the empty heap) come here */
+    if (h->kept_room[c] == 0) /* switched off (kept_switch_off), and now empty: on again */
+        h->kept_room[c] = (uint8_t)(st_class_table[c].kept_max * sizeof(st_kept));
     st_slab *s = h->current[c];
     p = s != &st_full_slab ? st_slab_take_scan(s) : NULL;
     if (p != NULL)
@@ -365,15 +367,38 @@ void st_theap_free_clear(st_theap *h, st_slab *s, unsigned c, unsigned idx)
         st_theap_slab_event(h, s, idx);
 }
 
+/* Class c is shrinking (a slab of it emptied or became sparse): give its
+ * kept blocks back and keep no more until its next malloc that finds the
+ * stack empty (st_theap_alloc_class, or the fast path sending it there).
+ * Otherwise the blocks a thread freed last before going idle would each
+ * pin their slab, up to 15 slabs a class, for as long as it stays idle.
+ * Switched off: no room, and an empty first entry, so that the fast paths
+ * see a full stack when they push and an empty one when they pop. */
+static void kept_switch_off(st_theap *h, unsigned c)
+{
+    void *blocks[ST_KEPT_MAX], *p;
+    unsigned n = 0;
+    while ((p = st_theap_take_kept(h, c)) != NULL)
+        blocks[n++] = p;
+    h->kept_room[c] = 0;
+    h->kept[c][0].block = NULL;
+    /* after the switch: their frees may report more shrinking */
+    for (unsigned i = 0; i < n; i++)
+        st_theap_free_in_slab(h, st_segment_page_tag(st_segment_of(blocks[i]), blocks[i]), blocks[i],
+                              false);
+}
+
 void st_theap_slab_event(st_theap *h, st_slab *s, unsigned idx)
 {
-    const st_class_consts *k = &st_class_table[slab_class(s)];
+    unsigned c = slab_class(s);
+    const st_class_consts *k = &st_class_table[c];
     unsigned first = (idx & ~63u) | (idx & k->group_align);
     unsigned state = slab_state(s);
     if (state == CURRENT)
         return;
     if (st_slab_is_empty(s)) {
         slab_release(h, s);
+        kept_switch_off(h, c);
         return;
     }
     if (state == FULL) {
@@ -384,6 +409,8 @@ void st_theap_slab_event(st_theap *h, st_slab *s, unsigned idx)
     if ((st_slab_live(s, idx / 64) & (k->group << (first % 64))) == 0 ||
         s->free_count == k->sparse_at) /* just became sparse: the first scan is whole */
         purge_sparse(h, s, first, last, false);
+    if (s->free_count == k->sparse_at)
+        kept_switch_off(h, c);
 }
 
 /* ---- medium blocks ------------------------------------------------------------ */
@@ -629,6 +656,8 @@ static int check_kept(const st_theap *h, unsigned c)
     unsigned room = h->kept_room[c] / sizeof(st_kept), max = st_class_table[c].kept_max;
     if (h->kept_room[c] % sizeof(st_kept) != 0 || room > max || h->kept[c][max].block != NULL)
         return 1;
+    if (room == 0 && h->kept[c][0].block == NULL)
+        return 0; /* switched off */
     int bad = 0;
     for (unsigned i = room; i < max; i++) {
         const st_kept *e = &h->kept[c][i];
@@ -637,6 +666,14 @@ static int check_kept(const st_theap *h, unsigned c)
             bad += h->kept[c][j].block == e->block;
     }
     return bad;
+}
+
+/* Blocks on class c's kept stack. */
+static size_t kept_blocks(const st_theap *h, unsigned c)
+{
+    if (h->kept_room[c] == 0 && h->kept[c][0].block == NULL)
+        return 0; /* switched off */
+    return st_class_table[c].kept_max - h->kept_room[c] / sizeof(st_kept);
 }
 
 /* THEAP-6 over one segment's slabs: each descriptor is in the slot its
@@ -676,7 +713,7 @@ int st_theap_check(st_theap *h)
     for (st_segment *seg = h->segments; seg != NULL; seg = seg->next)
         bad += seg->owner == h ? check_slabs(seg, kept) : 0;
     for (unsigned c = 0; c < ST_CLASS_COUNT; c++) /* THEAP-6: a kept bit per stack entry */
-        bad += kept[c] != st_class_table[c].kept_max - h->kept_room[c] / sizeof(st_kept);
+        bad += kept[c] != kept_blocks(h, c);
     for (unsigned c = 0; c < ST_CLASS_COUNT; c++) {
         st_slab *s = h->current[c]; /* THEAP-1 */
         if (s != &st_full_slab)

@@ -9,8 +9,9 @@
  * start is at most 2.5 x the live bytes + 1 MiB (every page without a live
  * block goes back, even inside a slab that still has live blocks), and
  * with 1 in 64 of 256-byte blocks or 1 in 4 of 1-8 KiB blocks kept, the
- * pages without one go back at once; and the blocks of a thread that has exited, freed by the main
- * thread, go back too.
+ * pages without one go back at once; the blocks of a thread that has
+ * exited, freed by the main thread, go back too; and a thread that frees
+ * everything it allocated and then idles keeps at most a quarter of it.
  *
  * The harness's own arrays are static and touched before the baseline is
  * taken, so only strata's memory moves the figure.
@@ -319,4 +320,46 @@ TEST(rss_back_after_exited_thread_blocks_freed)
     CHECK(peak > base + 48 * MIB);
     CHECK(after_decay <= bound(base));
     CHECK(rss <= bound(base));
+}
+
+/* ---- a thread that frees all it allocated, then idles ---------------------------- */
+
+/* Its heap's blocks kept for reuse must not pin their slabs while it
+ * idles: nothing runs that heap's housekeeping until it allocates again. */
+static volatile int idle_state; /* 1: freed everything, 2: may exit */
+
+static void *free_all_then_idle(void *arg)
+{
+    size_t n = 0;
+    while (n < MAX_BLOCKS / 2) {
+        sizes[n] = (size_t)test_rand_range(16, 1040);
+        blocks[n] = strata_malloc(sizes[n]);
+        memset(blocks[n], 1, sizes[n]);
+        n++;
+    }
+    *(size_t *)arg = rss_bytes();
+    free_in_random_order(n);
+    idle_state = 1;
+    while (idle_state != 2)
+        sleep_ms(5);
+    return NULL;
+}
+
+TEST(rss_idle_thread_keeps_no_slabs)
+{
+    size_t base = baseline();
+    test_seed("idle thread");
+    size_t peak = 0;
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, free_all_then_idle, &peak) == 0);
+    while (idle_state != 1)
+        sleep_ms(5);
+    sleep_ms(3 * DECAY_MS);
+    size_t rss = rss_bytes();
+    idle_state = 2;
+    pthread_join(t, NULL);
+    printf("  RSS %zu KiB at the start, %zu KiB with %d blocks, %zu KiB while the thread idles\n",
+           base / 1024, peak / 1024, MAX_BLOCKS / 2, rss / 1024);
+    CHECK(peak > base + 16 * MIB);
+    CHECK(rss - base <= (peak - base) / 4);
 }
