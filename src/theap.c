@@ -236,6 +236,12 @@ static void make_current(st_theap *h, st_slab *s)
     h->current[slab_class(s)] = s;
 }
 
+/* Is class c's kept stack switched off (kept_switch_off)? */
+static bool kept_off(const st_theap *h, unsigned c)
+{
+    return h->kept_room[c] == 0 && h->kept[c][0].block == NULL;
+}
+
 /* The current slab's cursor word was full: scan on; when the slab is
  * full, take the oldest partial slab (or a new one) — and only then pay
  * for housekeeping and for taking in remote frees. */
@@ -244,7 +250,7 @@ void *st_theap_alloc_class(st_theap *h, unsigned c)
     void *p = st_theap_take_kept(h, c);
     if (p != NULL)
         return p; /* the slow paths (aligned requests, the empty heap) come here */
-    if (h->kept_room[c] == 0) /* switched off (kept_switch_off), and now empty: on again */
+    if (kept_off(h, c)) /* switched off while the class shrank: it grows again */
         h->kept_room[c] = (uint8_t)(st_class_table[c].kept_max * sizeof(st_kept));
     st_slab *s = h->current[c];
     p = s != &st_full_slab ? st_slab_take_scan(s) : NULL;
@@ -367,6 +373,13 @@ void st_theap_free_clear(st_theap *h, st_slab *s, unsigned c, unsigned idx)
         st_theap_slab_event(h, s, idx);
 }
 
+/* Free a block of h's that the free path has not validated yet (kept
+ * blocks given back, with their kept bits already clear). */
+static void free_owned(st_theap *h, void *p)
+{
+    st_theap_free_in_slab(h, st_segment_page_tag(st_segment_of(p), p), p, false);
+}
+
 /* Class c is shrinking (a slab of it emptied or became sparse): give its
  * kept blocks back and keep no more until its next malloc that finds the
  * stack empty (st_theap_alloc_class, or the fast path sending it there).
@@ -384,8 +397,7 @@ static void kept_switch_off(st_theap *h, unsigned c)
     h->kept[c][0].block = NULL;
     /* after the switch: their frees may report more shrinking */
     for (unsigned i = 0; i < n; i++)
-        st_theap_free_in_slab(h, st_segment_page_tag(st_segment_of(blocks[i]), blocks[i]), blocks[i],
-                              false);
+        free_owned(h, blocks[i]);
 }
 
 void st_theap_slab_event(st_theap *h, st_slab *s, unsigned idx)
@@ -553,7 +565,7 @@ void st_theap_flush_kept(st_theap *h)
     for (unsigned c = 0; c < ST_CLASS_COUNT; c++) {
         void *p;
         while ((p = st_theap_take_kept(h, c)) != NULL)
-            st_theap_free_in_slab(h, st_segment_page_tag(st_segment_of(p), p), p, false);
+            free_owned(h, p);
     }
 }
 
@@ -656,8 +668,8 @@ static int check_kept(const st_theap *h, unsigned c)
     unsigned room = h->kept_room[c] / sizeof(st_kept), max = st_class_table[c].kept_max;
     if (h->kept_room[c] % sizeof(st_kept) != 0 || room > max || h->kept[c][max].block != NULL)
         return 1;
-    if (room == 0 && h->kept[c][0].block == NULL)
-        return 0; /* switched off */
+    if (kept_off(h, c))
+        return 0;
     int bad = 0;
     for (unsigned i = room; i < max; i++) {
         const st_kept *e = &h->kept[c][i];
@@ -671,8 +683,8 @@ static int check_kept(const st_theap *h, unsigned c)
 /* Blocks on class c's kept stack. */
 static size_t kept_blocks(const st_theap *h, unsigned c)
 {
-    if (h->kept_room[c] == 0 && h->kept[c][0].block == NULL)
-        return 0; /* switched off */
+    if (kept_off(h, c))
+        return 0;
     return st_class_table[c].kept_max - h->kept_room[c] / sizeof(st_kept);
 }
 

@@ -48,7 +48,8 @@ typedef struct st_theap {
     /* Free room on each class's kept stack, which grows down, in bytes
      * (entries * 16, at most 240): its blocks are kept[c][room / 16] (the
      * newest) .. kept[c][kept_max - 1], and kept[c][kept_max] is a NULL
-     * that ends it. Bytes, so that no path scales it. */
+     * that ends it. Bytes, so that no path scales it. Room 0 with a NULL
+     * kept[c][0]: switched off while the class shrinks (theap.c). */
     uint8_t kept_room[ST_CLASS_COUNT];
     uint32_t tick; /* counts down to the next housekeeping */
     uint32_t state;
@@ -63,13 +64,12 @@ typedef struct st_theap {
     struct st_theap *next_all, *next_abandoned;
     /* Blocks of each class its owner freed (up to the class's kept_max;
      * frees past that clear their bits), handed out again first, newest
-     * first, without touching
-     * the slab's live bits: a free and a malloc then form no chain
-     * through the bitmap word, the block comes back while its lines are
-     * still cached, and a program that frees and allocates sizes at
-     * random meets no branch it cannot predict. Each is still live in its
-     * slab, with its kept bit set: a second free of it (by any thread)
-     * finds the bit (double free). */
+     * first, without touching the slab's live bits: a free and a malloc
+     * then form no chain through the bitmap word, the block comes back
+     * while its lines are still cached, and a program that frees and
+     * allocates sizes at random meets no branch it cannot predict. Each
+     * is still live in its slab, with its kept bit set: a second free of
+     * it (by any thread) finds the bit (double free). */
     st_kept kept[ST_CLASS_COUNT][ST_KEPT_MAX + 1];
 } st_theap;
 
