@@ -791,6 +791,9 @@ void st_theap_abandon(st_theap *h)
     h->next_abandoned = abandoned_heaps;
     __atomic_store_n(&abandoned_heaps, h, __ATOMIC_RELAXED);
     abandon_count++;
+    /* blocks freed into h since the first collect found it still active,
+     * so nobody reclaimed them */
+    st_theap_collect(h);
     pthread_mutex_unlock(&registry_lock);
 }
 
