@@ -284,9 +284,7 @@ static ST_NOINLINE void free_outside_segments(void *p)
 
 static ST_NOINLINE void free_slow(st_theap *h, st_segment *seg, void *p, uintptr_t entry)
 {
-    if (seg->owner == h && entry >= ST_PAGE_SIZE)
-        return st_theap_free_in_slab(h, entry, p, true); /* a slab under 64 KiB (none now) */
-    if (seg->owner == h)
+    if (seg->owner == h) /* granule entry 0: a medium block (slabs fill whole granules) */
         return st_theap_free_medium(h, seg, p, entry);
     if (ST_UNLIKELY(!tls_exit_hooked)) {
         /* a thread that frees without allocating still needs its exit

@@ -75,18 +75,25 @@ void *st_segment_slab_slot(st_segment *seg, const void *block, size_t bytes)
     return (char *)seg + slots_offset() + slot_at(seg, block, bytes);
 }
 
+/* The slot pages a descriptor of `bytes` at offset `at` touches. */
+static size_t first_page(size_t at) { return at / ST_PAGE_SIZE; }
+static size_t last_page(size_t at, size_t bytes)
+{
+    return (at + ST_MIN(bytes, ST_SEGMENT_SLOT_BYTES) - 1) / ST_PAGE_SIZE;
+}
+
 void *st_segment_slot_take(st_segment *seg, const void *block, size_t bytes)
 {
-    size_t at = slot_at(seg, block, bytes), size = ST_MIN(bytes, ST_SEGMENT_SLOT_BYTES);
-    for (size_t i = at / ST_PAGE_SIZE; i <= (at + size - 1) / ST_PAGE_SIZE; i++)
+    size_t at = slot_at(seg, block, bytes);
+    for (size_t i = first_page(at); i <= last_page(at, bytes); i++)
         seg->slot_users[i]++;
-    return st_segment_slab_slot(seg, block, bytes);
+    return (char *)seg + slots_offset() + at;
 }
 
 void st_segment_slot_put(st_segment *seg, const void *block, size_t bytes)
 {
-    size_t at = slot_at(seg, block, bytes), size = ST_MIN(bytes, ST_SEGMENT_SLOT_BYTES);
-    for (size_t i = at / ST_PAGE_SIZE; i <= (at + size - 1) / ST_PAGE_SIZE; i++)
+    size_t at = slot_at(seg, block, bytes);
+    for (size_t i = first_page(at); i <= last_page(at, bytes); i++)
         if (--seg->slot_users[i] == 0 && !huge_pages) /* a purge would split the huge page */
             st_os_purge((char *)seg + slots_offset() + i * ST_PAGE_SIZE, ST_PAGE_SIZE);
 }

@@ -203,17 +203,17 @@ static int check_bitmap_mode(const st_slab *s)
 {
     size_t words = bitmap_words(s->capacity), live = 0;
     for (size_t w = 0; w < words; w++)
-        live += (size_t)__builtin_popcountll(s->bits[ST_SLAB_BITMAP_STRIDE * w]);
+        live += (size_t)__builtin_popcountll(st_slab_live(s, (unsigned)w));
     unsigned tail = s->capacity & 63;
     if (tail != 0)
         live -= 64 - tail;
     int bad = live != (size_t)s->capacity - s->free_count;
-    if (tail != 0 && (s->bits[ST_SLAB_BITMAP_STRIDE * (words - 1)] >> tail) != (UINT64_MAX >> tail))
+    if (tail != 0 && (st_slab_live(s, (unsigned)words - 1) >> tail) != (UINT64_MAX >> tail))
         bad++;
     if (s->cursor >= words)
         return bad + 1;
     for (size_t w = 0; w < s->cursor; w++)
-        bad += s->bits[ST_SLAB_BITMAP_STRIDE * w] != UINT64_MAX;
+        bad += st_slab_live(s, (unsigned)w) != UINT64_MAX;
     return bad;
 }
 
