@@ -124,6 +124,8 @@ static ST_NOINLINE void init(void)
     pthread_mutex_unlock(&init_lock);
 }
 
+static st_theap *own_heap(st_theap *h);
+
 /* The calling thread's heap, made or adopted on first use; NULL when
  * the thread is exiting (use the shared heap) or out of memory. */
 static st_theap *thread_heap(void)
@@ -132,7 +134,12 @@ static st_theap *thread_heap(void)
         init();
     if (tls_heap != &st_empty_heap || tls_exiting)
         return tls_exiting ? NULL : tls_heap;
-    st_theap *h = st_theap_acquire();
+    return own_heap(st_theap_acquire(NULL));
+}
+
+/* Make h (if any) the calling thread's heap. */
+static st_theap *own_heap(st_theap *h)
+{
     if (h == NULL)
         return NULL;
     tls_heap = h;
@@ -175,7 +182,7 @@ static void *shared_alloc(size_t n, size_t align)
 {
     pthread_mutex_lock(&shared_lock);
     if (shared_heap == NULL)
-        shared_heap = st_theap_acquire();
+        shared_heap = st_theap_acquire(NULL);
     void *p = shared_heap != NULL ? heap_alloc(shared_heap, n, align) : NULL;
     pthread_mutex_unlock(&shared_lock);
     return p;
@@ -282,10 +289,26 @@ static ST_NOINLINE void free_outside_segments(void *p)
     st_malloc_fault("free of a pointer strata does not own", p);
 }
 
+/* A thread with no heap yet frees a block of a heap whose thread is gone:
+ * it takes that heap for its own, so that a successor (a pool's new
+ * worker inheriting its predecessor's blocks) frees them as their owner,
+ * not remotely into a heap some other new thread happened to adopt. */
+static bool adopt_owner_of(const st_segment *seg)
+{
+    st_theap *owner = __atomic_load_n(&seg->owner, __ATOMIC_RELAXED);
+    if (tls_exiting || owner == NULL ||
+        __atomic_load_n(&owner->state, __ATOMIC_ACQUIRE) != ST_HEAP_ABANDONED)
+        return false;
+    return own_heap(st_theap_acquire(owner)) != NULL;
+}
+
 static ST_NOINLINE void free_slow(st_theap *h, st_segment *seg, void *p, uintptr_t entry)
 {
-    if (seg->owner == h) /* granule entry 0: a medium block (slabs fill whole granules) */
-        return st_theap_free_medium(h, seg, p, entry);
+    if (h == &st_empty_heap && adopt_owner_of(seg))
+        h = tls_heap;
+    if (seg->owner == h) /* a medium block, or a slab of a heap just adopted */
+        return entry >= ST_PAGE_SIZE ? st_theap_free_in_slab(h, entry, p, true)
+                                     : st_theap_free_medium(h, seg, p, entry);
     if (ST_UNLIKELY(!tls_exit_hooked)) {
         /* a thread that frees without allocating still needs its exit
          * hook, to hand over the blocks left in its batch */

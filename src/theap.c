@@ -760,14 +760,17 @@ static st_theap *heap_new(void)
     return h;
 }
 
-st_theap *st_theap_acquire(void)
+st_theap *st_theap_acquire(st_theap *want)
 {
     pthread_mutex_lock(&registry_lock);
-    st_theap *h = abandoned_heaps;
+    st_theap **link = &abandoned_heaps;
+    while (want != NULL && *link != NULL && *link != want)
+        link = &(*link)->next_abandoned;
+    st_theap *h = *link;
     if (h != NULL) {
-        __atomic_store_n(&abandoned_heaps, h->next_abandoned, __ATOMIC_RELAXED);
+        __atomic_store_n(link, h->next_abandoned, __ATOMIC_RELAXED);
         adopt_count++;
-    } else
+    } else if (want == NULL)
         h = heap_new();
     if (h != NULL) {
         __atomic_store_n(&h->state, ST_HEAP_ACTIVE, __ATOMIC_RELEASE);

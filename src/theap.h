@@ -86,9 +86,11 @@ ST_HIDDEN uint64_t st_theap_now_ms(void);
 /* Options the heaps obey (set once at start). */
 ST_HIDDEN void st_theap_configure(uint64_t decay_ms, size_t retain_pages);
 
-/* A heap for a new thread: an abandoned one if any, else a fresh one;
- * NULL if the OS gives no memory. */
-ST_HIDDEN st_theap *st_theap_acquire(void);
+/* A heap for a new thread. With want NULL: an abandoned one if any, else
+ * a fresh one; NULL if the OS gives no memory. Else want itself if it is
+ * still abandoned (a thread adopting the heap whose block it frees first),
+ * NULL if another thread adopted it first. */
+ST_HIDDEN st_theap *st_theap_acquire(st_theap *want);
 /* Leave the heap for adoption (its thread is exiting). */
 ST_HIDDEN void st_theap_abandon(st_theap *h);
 

@@ -400,6 +400,51 @@ TEST(exited_thread_blocks_and_adoption)
     free(items);
 }
 
+/* ---- a new thread adopts the heap whose block it frees first ---------------------- */
+
+static void *free_then_alloc(void *arg)
+{
+    handoff *h = arg;
+    for (size_t i = 0; i < h->n; i++)
+        check_free(&h->items[i], "successor");
+    for (size_t i = 0; i < h->n; i++)
+        new_item(&h->items[i], &h->rng, TAG(5, i));
+    return NULL;
+}
+
+static void run_thread(void *(*fn)(void *), void *arg)
+{
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, fn, arg) == 0);
+    pthread_join(t, NULL);
+}
+
+TEST(successor_adopts_the_heap_whose_blocks_it_frees)
+{
+    uint64_t seed = test_seed("successor");
+    enum { N = 2000 };
+    item *a = malloc(2 * N * sizeof(item)), *b = a + N;
+    atomic_store(&errors, 0);
+    handoff ha = {a, N, seed}, hb = {b, N, seed + 1};
+    /* A's heap is abandoned before B's: a new thread that allocated first
+     * would adopt B's, the newest */
+    run_thread(alloc_and_exit, &ha);
+    run_thread(alloc_and_exit, &hb);
+    strata_malloc_stats s0 = stats();
+    ha.rng = seed + 2;
+    run_thread(free_then_alloc, &ha); /* frees A's blocks first: adopts A's heap */
+    strata_malloc_stats s1 = stats();
+    printf("  remote frees +%" PRIu64 ", adopted +%" PRIu64 ", heaps %zu -> %zu\n",
+           s1.remote_frees - s0.remote_frees, s1.adopted - s0.adopted, s0.heaps, s1.heaps);
+    CHECK_EQ(s1.remote_frees, s0.remote_frees); /* every free was its owner's */
+    CHECK_EQ(s1.adopted, s0.adopted + 1);
+    CHECK_EQ(s1.heaps, s0.heaps);
+    for (size_t i = 0; i < 2 * N; i++)
+        check_free(&a[i], "main");
+    CHECK_EQ(atomic_load(&errors), 0);
+    free(a);
+}
+
 /* ---- thread churn ------------------------------------------------------------------- */
 
 #define CHURN_BLOCKS 24
