@@ -27,13 +27,14 @@ int main(int argc, char **argv)
         return 2;
     }
     struct wl_churn c = {
+        .slots = wl_map((size_t)opts[O_BLOCKS].value * sizeof(struct wl_slot)),
         .blocks = (size_t)opts[O_BLOCKS].value,
         .ops = (size_t)opts[O_OPS].value,
         .min = (size_t)opts[O_MIN].value,
         .max = (size_t)opts[O_MAX].value,
         .seed = (uint64_t)opts[O_SEED].value,
     };
-    size_t base = wl_sample();
+    size_t base = wl_sample(); /* the slots are resident already: they are not the allocator's */
     wl_churn_run(&c);
     wl_put_str("workload", "churn");
     for (int i = 0; i < O_N; i++)
@@ -43,5 +44,6 @@ int main(int argc, char **argv)
     wl_put_int("peak_live", (long long)c.peak_live);
     wl_put_num("frag", wl_frag(wl_rss_peak(), base, c.peak_live));
     wl_put_end(base);
+    wl_unmap(c.slots, c.blocks * sizeof(struct wl_slot));
     return 0;
 }

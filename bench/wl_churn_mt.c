@@ -41,12 +41,17 @@ int main(int argc, char **argv)
     }
     struct wl_churn *c = wl_map(nt * sizeof(*c));
     pthread_t *tid = wl_map(nt * sizeof(*tid));
-    size_t base = wl_sample();
+    size_t nb = (size_t)opts[O_BLOCKS].value;
+    for (size_t t = 0; t < nt; t++)
+        c[t] = (struct wl_churn){.slots = wl_map(nb * sizeof(struct wl_slot)),
+                                 .blocks = nb,
+                                 .ops = (size_t)opts[O_OPS].value,
+                                 .min = (size_t)opts[O_MIN].value,
+                                 .max = (size_t)opts[O_MAX].value,
+                                 .seed = (uint64_t)opts[O_SEED].value * 1000003u + t};
+    size_t base = wl_sample(); /* the slots are resident already: they are not the allocator's */
     double t0 = wl_now();
     for (size_t t = 0; t < nt; t++) {
-        c[t] = (struct wl_churn){(size_t)opts[O_BLOCKS].value, (size_t)opts[O_OPS].value,
-                                 (size_t)opts[O_MIN].value,    (size_t)opts[O_MAX].value,
-                                 (uint64_t)opts[O_SEED].value * 1000003u + t, 0, 0};
         if (pthread_create(&tid[t], NULL, worker, &c[t]) != 0) {
             fprintf(stderr, "%s: pthread_create failed\n", argv[0]);
             return 1;
@@ -70,6 +75,8 @@ int main(int argc, char **argv)
     wl_put_int("peak_live", (long long)peak_live);
     wl_put_num("frag", wl_frag(wl_rss_peak(), base, peak_live));
     wl_put_end(base);
+    for (size_t t = 0; t < nt; t++)
+        wl_unmap(c[t].slots, nb * sizeof(struct wl_slot));
     wl_unmap(c, nt * sizeof(*c));
     wl_unmap(tid, nt * sizeof(*tid));
     return 0;

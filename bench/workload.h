@@ -204,7 +204,13 @@ static inline void wl_idle(long long ms)
 
 /* ---- churn: the loop churn and churn-mt share ----------------------------- */
 
+struct wl_slot {
+    char *p;
+    size_t n;
+};
+
 struct wl_churn {
+    struct wl_slot *slots; /* `blocks` of them, mapped before the RSS baseline */
     size_t blocks;      /* live blocks */
     size_t ops;         /* replacements: one free and one malloc each */
     size_t min, max;    /* block sizes, uniform */
@@ -213,16 +219,11 @@ struct wl_churn {
     double seconds;     /* out: time of the replacement phase */
 };
 
-struct wl_slot {
-    char *p;
-    size_t n;
-};
-
 /* Fill `blocks` slots, then `ops` times free a random one and allocate a
  * new block of random size in its place; free everything at the end. */
 static inline void wl_churn_run(struct wl_churn *c)
 {
-    struct wl_slot *s = wl_map(c->blocks * sizeof(*s));
+    struct wl_slot *s = c->slots;
     uint64_t rng = c->seed;
     size_t live = 0;
     for (size_t i = 0; i < c->blocks; i++) {
@@ -249,7 +250,6 @@ static inline void wl_churn_run(struct wl_churn *c)
     wl_sample();
     for (size_t i = 0; i < c->blocks; i++)
         free(s[i].p);
-    wl_unmap(s, c->blocks * sizeof(*s));
 }
 
 /* ---- the result line ------------------------------------------------------ */
