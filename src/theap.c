@@ -72,12 +72,8 @@ void st_theap_configure(uint64_t decay, size_t retain)
         const st_slab_layout *l = &classes[c].layout;
         if (l->desc_bytes > ST_SEGMENT_SLOT_BYTES || l->block_bytes < ((size_t)1 << ST_GRANULE_SHIFT))
             st_fatal("malloc", "size class whose slab the segment cannot describe", NULL);
-        unsigned group = 1u << st_log2_floor(ST_MAX(ST_PAGE_SIZE / l->size, 1));
-        group = ST_MIN(group, 64u);
         st_class_table[c] = (st_class_consts){
             .recip = st_recip_of(l->size),
-            .group = UINT64_MAX >> (64 - group),
-            .group_align = 64 - group,
             .slab_mask = (uint32_t)(l->block_bytes - 1),
             .capacity = l->capacity,
             .sparse_at = (l->capacity + 1) / 2,
@@ -402,8 +398,7 @@ void st_theap_free_clear(st_theap *h, st_slab *s, unsigned c, unsigned idx)
     uint32_t was_free = s->free_count++;
     s->cursor = ST_MIN(wi, s->cursor); /* random frees: a branch would mispredict half the time */
     /* was_free - 1 wraps for 0 (was full) and reaches capacity - 2 when empty now */
-    if (ST_UNLIKELY(((w & (k->group << (idx & k->group_align))) == 0 ||
-                     was_free - 1 >= k->capacity - 2 || was_free + 1 == k->sparse_at) &&
+    if (ST_UNLIKELY((was_free - 1 >= k->capacity - 2 || was_free + 1 >= k->sparse_at) &&
                     (s->owner_tag & ST_SLAB_STATE_MASK) != ST_SLAB_CURRENT_TAG))
         st_theap_slab_event(h, s, idx);
 }
@@ -438,8 +433,6 @@ static void kept_switch_off(st_theap *h, unsigned c)
 void st_theap_slab_event(st_theap *h, st_slab *s, unsigned idx)
 {
     unsigned c = slab_class(s);
-    const st_class_consts *k = &st_class_table[c];
-    unsigned first = (idx & ~63u) | (idx & k->group_align);
     unsigned state = slab_state(s);
     if (state == CURRENT)
         return;
@@ -452,11 +445,10 @@ void st_theap_slab_event(st_theap *h, st_slab *s, unsigned idx)
         set_state(s, PARTIAL);
         list_push(&h->partial[slab_class(s)], s);
     }
-    unsigned last = ST_MIN(first + (64 - k->group_align) - 1, s->capacity - 1);
-    if ((st_slab_live(s, idx / 64) & (k->group << (first % 64))) == 0 ||
-        s->free_count == k->sparse_at) /* just became sparse: the first scan is whole */
-        purge_sparse(h, s, first, last, false);
-    if (s->free_count == k->sparse_at)
+    /* the first time it is sparse, every empty page (the scan is whole);
+     * after that, the page or two of object idx, if the free emptied them */
+    purge_sparse(h, s, idx, idx, false);
+    if (s->free_count == st_class_table[c].sparse_at)
         kept_switch_off(h, c);
 }
 
@@ -619,7 +611,7 @@ void st_theap_collect(st_theap *h)
 /* Kept blocks go back to their slabs; empty current slabs go back (a busy
  * class makes a new one from the same, still resident, pages); sparse
  * partial slabs return their free pages (in a threaded process only this
- * pass does, and it finds the pages the free path's group test misses);
+ * pass does);
  * dirty pages older than the decay go to the OS; segments with nothing in
  * use are released. */
 static void decay_pass(st_theap *h, uint64_t now, bool force)

@@ -100,8 +100,8 @@ ST_HIDDEN void *st_theap_alloc_class(st_theap *h, unsigned c);
 ST_HIDDEN void *st_theap_alloc_medium(st_theap *h, size_t size, size_t align);
 
 /* A free of object idx changed something in a slab that is not current:
- * full → partial, partial → empty, sparse now, or idx's group of objects
- * (about a page's worth, st_class_consts) has no live one left. */
+ * full → partial, partial → empty, or it left the slab sparse (at most
+ * half live), where a page it emptied goes back to the OS. */
 ST_HIDDEN void st_theap_slab_event(st_theap *h, st_slab *s, unsigned idx);
 /* Free of a medium block by its owner; entry is its page-table entry. */
 ST_HIDDEN void st_theap_free_medium(st_theap *h, st_segment *seg, void *p, uintptr_t entry);
@@ -154,27 +154,18 @@ ST_HIDDEN ST_COLD void st_free_fault(const char *fault, const void *p);
 /* What every slab of a class shares, for the free path: the same as
  * its descriptors hold, in one hot half line per class. */
 typedef struct st_class_consts {
-    uint64_t recip;    /* of the object size */
-    /* A free that leaves its group of objects (as many as a page holds,
-     * rounded down to a power of two, at most a word's 64) without a live
-     * one tells the heap: a page may have emptied. group: the group's
-     * bits at bit 0; group_align: 64 - its size, which masks an index
-     * down to its group's first bit within the word. The bits past the
-     * capacity stay set, so a slab's last group, when cut short, never
-     * reads empty: the sparse scan and the decay find its pages. */
-    uint64_t group;
-    uint32_t slab_mask;   /* slab bytes - 1: slabs are aligned to their size */
-    uint32_t capacity;    /* objects per slab */
-    uint32_t sparse_at;   /* free objects from which a slab is sparse (half live) */
-    uint16_t group_align; /* 64 - the group's size */
-    uint16_t kept_max;    /* blocks the kept stack holds: ST_KEPT_BYTES' worth, 1..ST_KEPT_MAX */
+    uint64_t recip;     /* of the object size */
+    uint32_t slab_mask; /* slab bytes - 1: slabs are aligned to their size */
+    uint32_t capacity;  /* objects per slab */
+    uint32_t sparse_at; /* free objects from which a slab is sparse (half live) */
+    uint16_t kept_max;  /* blocks the kept stack holds: ST_KEPT_BYTES' worth, 1..ST_KEPT_MAX */
 } st_class_consts;
 ST_HIDDEN extern st_class_consts st_class_table[ST_CLASS_COUNT];
 
 /* Clear the live and kept bits of object idx (validated) of slab s of
  * class c, owned by h, and let the heap react when a slab that is not
- * the current one stops being full, empties, becomes sparse, or gets a
- * group of objects without a live one. */
+ * the current one stops being full, empties, or is sparse (at most half
+ * live) after it. */
 ST_HIDDEN void st_theap_free_clear(st_theap *h, st_slab *s, unsigned c, unsigned idx);
 
 /* The entry `room` bytes into class c's kept stack. */
