@@ -63,6 +63,7 @@ int main(int argc, char **argv)
     }
     size_t nk = ns / every; /* every (every+1)-th object is long-lived */
     struct wl_slot *shortl = wl_map(ns * sizeof(*shortl)), *keep = wl_map((nk + 1) * sizeof(*keep));
+    struct wl_slot *large = wl_map(ns * sizeof(*large)); /* before the baseline: not the allocator's */
     uint64_t rng = (uint64_t)opts[O_SEED].value;
     struct phase_figures f[4] = {{"alloc", 0, 0}, {"free", 0, 0}, {"large", 0, 0}, {"end", 0, 0}};
     size_t base = wl_sample(), live = 0, kept = 0, si = 0, small_bytes = 0;
@@ -88,7 +89,6 @@ int main(int argc, char **argv)
     /* about half the short-lived bytes again, as large objects */
     t0 = wl_now();
     size_t nl = 0, large_bytes = 0;
-    struct wl_slot *large = wl_map(ns * sizeof(*large));
     while (large_bytes < small_bytes / 2 && nl < ns) {
         struct wl_slot *e = &large[nl++];
         e->n = wl_range(&rng, (uint64_t)opts[O_LMIN].value, (uint64_t)opts[O_LMAX].value);
