@@ -241,7 +241,7 @@ static inline void *class_alloc(st_theap *h, uintptr_t c)
             return tick(h, p);
         return p;
     }
-    if (ST_UNLIKELY(h->kept_room[c] == 0)) /* the stack is switched off, or h is the empty heap */
+    if (ST_UNLIKELY(st_kept_full(h->kept_top[c]))) /* switched off, or h is the empty heap */
         return h != &st_empty_heap ? class_slow(h, (unsigned)c)
                                    : alloc_slow(st_sizeclass_size((unsigned)c), ALIGN_DEFAULT);
     st_slab *s = h->current[c];

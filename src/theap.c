@@ -27,12 +27,17 @@
 #define BORROW_CLASSES 2    /* how many classes up borrow() looks */
 enum { CURRENT = 1, PARTIAL = 2, FULL = 3 };
 _Static_assert(ST_SLAB_CURRENT_TAG == CURRENT << STATE_SHIFT, "the fast path knows CURRENT");
-_Static_assert(ST_KEPT_MAX * sizeof(st_kept) <= UINT8_MAX, "kept_room holds a stack's bytes");
+_Static_assert((ST_KEPT_STACK_BYTES & (ST_KEPT_STACK_BYTES - 1)) == 0, "a kept stack's size is a power of two");
 _Static_assert(ST_SLAB_MAX_CAPACITY < (1u << 16), "a kept entry holds an object index");
 
 st_slab st_full_slab = {.magic = ST_SLAB_MAGIC_BITMAP, .cursor = 0, .bits = {UINT64_MAX}};
 
-st_theap st_empty_heap = {.current = {[0 ... ST_CLASS_COUNT - 1] = &st_full_slab}};
+/* The empty heap's stacks: one entry, NULL, at a stack boundary: empty to
+ * a pop, full to a push. */
+static _Alignas(ST_KEPT_STACK_BYTES) st_kept no_kept[1];
+
+st_theap st_empty_heap = {.current = {[0 ... ST_CLASS_COUNT - 1] = &st_full_slab},
+                          .kept_top = {[0 ... ST_CLASS_COUNT - 1] = no_kept}};
 
 static struct {
     st_slab_layout layout;
@@ -236,7 +241,7 @@ static void make_current(st_theap *h, st_slab *s)
 /* Is class c's kept stack switched off (kept_switch_off)? */
 static bool kept_off(const st_theap *h, unsigned c)
 {
-    return h->kept_room[c] == 0 && h->kept[c][0].block == NULL;
+    return h->kept_top[c] == &h->kept[c][0] && h->kept[c][0].block == NULL;
 }
 
 /* Class c has no free object left and would take a new slab: a free
@@ -280,7 +285,7 @@ void *st_theap_alloc_class(st_theap *h, unsigned c)
     if (p != NULL)
         return p; /* the slow paths (aligned requests, the empty heap) come here */
     if (kept_off(h, c)) /* switched off while the class shrank: it grows again */
-        h->kept_room[c] = (uint8_t)(st_class_table[c].kept_max * sizeof(st_kept));
+        h->kept_top[c] = &h->kept[c][st_class_table[c].kept_max];
     st_slab *s = h->current[c];
     p = s != &st_full_slab ? st_slab_take_scan(s) : NULL;
     if (p != NULL)
@@ -423,7 +428,7 @@ static void kept_switch_off(st_theap *h, unsigned c)
     unsigned n = 0;
     while ((p = st_theap_take_kept(h, c)) != NULL)
         blocks[n++] = p;
-    h->kept_room[c] = 0;
+    h->kept_top[c] = &h->kept[c][0];
     h->kept[c][0].block = NULL;
     /* after the switch: their frees may report more shrinking */
     for (unsigned i = 0; i < n; i++)
@@ -687,14 +692,16 @@ static bool kept_block_ok(const st_theap *h, unsigned c, void *p, uintptr_t bit)
            bit == ((uintptr_t)&words[2] << 16 | (uintptr_t)idx);
 }
 
-/* THEAP-5 for class c: the stack's room is at most the class's
- * kept_max, its entries from there on are kept_block_ok, each block once,
- * and the entry at kept_max ends it. */
+/* THEAP-5 for class c: the stack's top is within it, at most at the
+ * class's kept_max, its entries from there on are kept_block_ok, each
+ * block once, and the entry at kept_max ends it. */
 static int check_kept(const st_theap *h, unsigned c)
 {
-    unsigned room = h->kept_room[c] / sizeof(st_kept), max = st_class_table[c].kept_max;
-    if (h->kept_room[c] % sizeof(st_kept) != 0 || room > max || h->kept[c][max].block != NULL)
+    unsigned max = st_class_table[c].kept_max;
+    uintptr_t at = (uintptr_t)h->kept_top[c] - (uintptr_t)h->kept[c];
+    if (at % sizeof(st_kept) != 0 || at / sizeof(st_kept) > max || h->kept[c][max].block != NULL)
         return 1;
+    unsigned room = (unsigned)(at / sizeof(st_kept));
     if (kept_off(h, c))
         return 0;
     int bad = 0;
@@ -712,7 +719,7 @@ static size_t kept_blocks(const st_theap *h, unsigned c)
 {
     if (kept_off(h, c))
         return 0;
-    return st_class_table[c].kept_max - h->kept_room[c] / sizeof(st_kept);
+    return st_class_table[c].kept_max - (size_t)(h->kept_top[c] - h->kept[c]);
 }
 
 /* THEAP-6 over one segment's slabs: each descriptor is in the slot its
@@ -778,7 +785,7 @@ static st_theap *heap_new(void)
         return NULL;
     for (unsigned c = 0; c < ST_CLASS_COUNT; c++) {
         h->current[c] = &st_full_slab;
-        h->kept_room[c] = (uint8_t)(st_class_table[c].kept_max * sizeof(st_kept));
+        h->kept_top[c] = &h->kept[c][st_class_table[c].kept_max];
         h->partial[c].prev = h->partial[c].next = &h->partial[c];
     }
     h->tick = ST_THEAP_TICK;

@@ -43,14 +43,18 @@ typedef struct st_kept {
     uintptr_t bit;
 } st_kept;
 
+/* A class's kept stack: 16 entries, 256 bytes, aligned to that. */
+#define ST_KEPT_STACK_BYTES ((ST_KEPT_MAX + 1) * sizeof(st_kept))
+
 typedef struct st_theap {
     st_slab *current[ST_CLASS_COUNT]; /* never NULL: st_full_slab when none */
-    /* Free room on each class's kept stack, which grows down, in bytes
-     * (entries * 16, at most 240): its blocks are kept[c][room / 16] (the
-     * newest) .. kept[c][kept_max - 1], and kept[c][kept_max] is a NULL
-     * that ends it. Bytes, so that no path scales it. Room 0 with a NULL
-     * kept[c][0]: switched off while the class shrinks (theap.c). */
-    uint8_t kept_room[ST_CLASS_COUNT];
+    /* The top of each class's kept stack, which grows down: its blocks are
+     * kept_top[c] (the newest) .. kept[c][kept_max - 1], and
+     * kept[c][kept_max] is a NULL that ends it. A pointer, so that a push
+     * or a pop is one load and one store, and the stack is full when the
+     * top is at the stack's 256-byte boundary, kept[c][0]. There with a
+     * NULL kept[c][0]: switched off while the class shrinks (theap.c). */
+    st_kept *kept_top[ST_CLASS_COUNT];
     uint32_t tick; /* counts down to the next housekeeping */
     uint32_t state;
     void *remote; /* atomic: blocks freed by other threads, linked through themselves */
@@ -70,8 +74,14 @@ typedef struct st_theap {
      * allocates sizes at random meets no branch it cannot predict. Each
      * is still live in its slab, with its kept bit set: a second free of
      * it (by any thread) finds the bit (double free). */
-    st_kept kept[ST_CLASS_COUNT][ST_KEPT_MAX + 1];
+    _Alignas(ST_KEPT_STACK_BYTES) st_kept kept[ST_CLASS_COUNT][ST_KEPT_MAX + 1];
 } st_theap;
+
+/* Is the kept stack whose top is t full (or switched off)? */
+static inline bool st_kept_full(const st_kept *t)
+{
+    return ((uintptr_t)t & (ST_KEPT_STACK_BYTES - 1)) == 0;
+}
 
 /* A full slab with no memory behind it: what current[] holds before a
  * class is used, so the fast path needs no NULL test. */
@@ -168,12 +178,6 @@ ST_HIDDEN extern st_class_consts st_class_table[ST_CLASS_COUNT];
  * live) after it. */
 ST_HIDDEN void st_theap_free_clear(st_theap *h, st_slab *s, unsigned c, unsigned idx);
 
-/* The entry `room` bytes into class c's kept stack. */
-static inline st_kept *st_theap_kept_at(st_theap *h, uintptr_t c, uintptr_t room)
-{
-    return (st_kept *)(void *)((char *)h->kept[c] + room);
-}
-
 /* Free object p of the slab whose page entry is `entry`, owned by h:
  * validate (an object start, live, neither remotely freed nor kept),
  * then push it on the class's kept stack if there is room (when `keep`),
@@ -197,24 +201,22 @@ static inline void st_theap_free_in_slab(st_theap *h, uintptr_t entry, void *p, 
         return st_theap_free_clear(h, st_page_slab(entry), (unsigned)c, (unsigned)idx);
     /* set before the room is known: fewer values live at once, fewer spilled */
     __atomic_store_n(&bits[2], kept | bit, __ATOMIC_RELAXED);
-    uintptr_t room = h->kept_room[c];
-    if (ST_UNLIKELY(room == 0))
+    st_kept *top = h->kept_top[c];
+    if (ST_UNLIKELY(st_kept_full(top)))
         return st_theap_free_clear(h, st_page_slab(entry), (unsigned)c, (unsigned)idx);
-    room -= sizeof(st_kept);
-    *st_theap_kept_at(h, c, room) = (st_kept){p, (uintptr_t)&bits[2] << 16 | idx};
-    h->kept_room[c] = (uint8_t)room;
+    *--top = (st_kept){p, (uintptr_t)&bits[2] << 16 | idx};
+    h->kept_top[c] = top;
 }
 
 /* Take the newest kept block of class c, if there is one. */
 static inline void *st_theap_take_kept(st_theap *h, uintptr_t c)
 {
-    uintptr_t room = h->kept_room[c];
-    st_kept *e = st_theap_kept_at(h, c, room);
-    void *p = e->block;
+    st_kept *top = h->kept_top[c];
+    void *p = top->block;
     if (p != NULL) {
-        uint64_t *kw = (uint64_t *)(e->bit >> 16);
-        __atomic_store_n(kw, st_bit_clear(*kw, e->bit), __ATOMIC_RELAXED);
-        h->kept_room[c] = (uint8_t)(room + sizeof(st_kept));
+        uint64_t *kw = (uint64_t *)(top->bit >> 16);
+        __atomic_store_n(kw, st_bit_clear(*kw, top->bit), __ATOMIC_RELAXED);
+        h->kept_top[c] = top + 1;
     }
     return p;
 }
