@@ -37,6 +37,9 @@ static __thread st_theap *tls_heap __attribute__((tls_model("initial-exec"))) = 
 static __thread bool tls_exiting __attribute__((tls_model("initial-exec")));
 static __thread st_remote_batch tls_batch __attribute__((tls_model("initial-exec")));
 static __thread bool tls_exit_hooked __attribute__((tls_model("initial-exec")));
+/* An abandoned heap whose block this thread freed before it had a heap:
+ * the one to adopt at its first allocation (see successor_heap). */
+static __thread st_theap *tls_successor_of __attribute__((tls_model("initial-exec")));
 
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 static int initialized; /* atomic: 0, then 1 once the options are read */
@@ -82,7 +85,7 @@ static void fork_child(void)
     st_large_at_fork(2);
     st_segment_at_fork(2);
     pthread_mutex_init(&shared_lock, NULL);
-    st_theap_after_fork_child(tls_heap == &st_empty_heap ? NULL : tls_heap);
+    st_theap_after_fork_child(tls_heap == &st_empty_heap ? NULL : tls_heap, shared_heap);
 }
 
 static void say_settings(void)
@@ -134,7 +137,9 @@ static st_theap *thread_heap(void)
         init();
     if (tls_heap != &st_empty_heap || tls_exiting)
         return tls_exiting ? NULL : tls_heap;
-    return own_heap(st_theap_acquire(NULL));
+    st_theap *h = tls_successor_of != NULL ? st_theap_acquire(tls_successor_of) : NULL;
+    tls_successor_of = NULL;
+    return own_heap(h != NULL ? h : st_theap_acquire(NULL));
 }
 
 /* Make h (if any) the calling thread's heap. */
@@ -290,25 +295,26 @@ static ST_NOINLINE void free_outside_segments(void *p)
 }
 
 /* A thread with no heap yet frees a block of a heap whose thread is gone:
- * it takes that heap for its own, so that a successor (a pool's new
- * worker inheriting its predecessor's blocks) frees them as their owner,
- * not remotely into a heap some other new thread happened to adopt. */
-static bool adopt_owner_of(const st_segment *seg)
+ * if it allocates later, it adopts that heap, so that a successor (a
+ * pool's new worker inheriting its predecessor's blocks) frees them as
+ * their owner, not remotely into a heap another new thread happened to
+ * adopt. Only at its first allocation: a thread that only frees (a
+ * reaper) must not hold a heap, which only its owner's allocations
+ * service, and leave everything freed into it stranded. */
+static void note_successor(const st_segment *seg)
 {
     st_theap *owner = __atomic_load_n(&seg->owner, __ATOMIC_RELAXED);
-    if (tls_exiting || owner == NULL ||
-        __atomic_load_n(&owner->state, __ATOMIC_ACQUIRE) != ST_HEAP_ABANDONED)
-        return false;
-    return own_heap(st_theap_acquire(owner)) != NULL;
+    if (tls_successor_of == NULL && owner != NULL &&
+        __atomic_load_n(&owner->state, __ATOMIC_ACQUIRE) == ST_HEAP_ABANDONED)
+        tls_successor_of = owner;
 }
 
 static ST_NOINLINE void free_slow(st_theap *h, st_segment *seg, void *p, uintptr_t entry)
 {
-    if (h == &st_empty_heap && adopt_owner_of(seg))
-        h = tls_heap;
-    if (seg->owner == h) /* a medium block, or a slab of a heap just adopted */
-        return entry >= ST_PAGE_SIZE ? st_theap_free_in_slab(h, entry, p, true)
-                                     : st_theap_free_medium(h, seg, p, entry);
+    if (seg->owner == h) /* granule entry 0: a medium block (slabs fill whole granules) */
+        return st_theap_free_medium(h, seg, p, entry);
+    if (h == &st_empty_heap)
+        note_successor(seg);
     if (ST_UNLIKELY(!tls_exit_hooked)) {
         /* a thread that frees without allocating still needs its exit
          * hook, to hand over the blocks left in its batch */
@@ -356,6 +362,15 @@ static size_t block_size(const void *p)
         long idx = st_slab_object_index(s, p);
         if (idx < 0)
             st_malloc_fault("pointer inside a block", p);
+        /* live, and neither kept by its owner nor freed by another thread:
+         * else realloc would copy from a free block (and free it again
+         * only if nothing reused it meanwhile) */
+        uint64_t *w = st_slab_bitmap((st_slab *)s, (uintptr_t)idx / 64);
+        uint64_t bit = (uint64_t)1 << (idx % 64);
+        if (!(__atomic_load_n(&w[0], __ATOMIC_RELAXED) & bit) ||
+            ((__atomic_load_n(&w[1], __ATOMIC_RELAXED) | __atomic_load_n(&w[2], __ATOMIC_RELAXED)) &
+             bit))
+            st_malloc_fault("use of a freed block", p);
         return s->size;
     }
     if (entry == ST_PAGE_FREE || entry == ST_PAGE_MEDIUM_REMOTE)

@@ -846,11 +846,11 @@ void st_theap_lock_all(void) { pthread_mutex_lock(&registry_lock); }
 void st_theap_unlock_all(void) { pthread_mutex_unlock(&registry_lock); }
 st_theap *st_theap_first(void) { return all_heaps; }
 
-void st_theap_after_fork_child(st_theap *self)
+void st_theap_after_fork_child(st_theap *self, st_theap *shared)
 {
     pthread_mutex_init(&registry_lock, NULL);
     for (st_theap *h = all_heaps; h != NULL; h = h->next_all)
-        if (h != self && h->state == ST_HEAP_ACTIVE) {
+        if (h != self && h != shared && h->state == ST_HEAP_ACTIVE) {
             h->state = ST_HEAP_ABANDONED;
             active_heaps--;
             h->next_abandoned = abandoned_heaps;

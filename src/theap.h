@@ -149,9 +149,10 @@ ST_HIDDEN void st_theap_unlock_all(void);
 ST_HIDDEN st_theap *st_theap_first(void); /* then h->next_all */
 /* Heaps abandoned and adopted since the start. */
 ST_HIDDEN void st_theap_counters(uint64_t *abandoned, uint64_t *adopted);
-/* In a forked child: every heap but `self` belonged to a thread that does
+/* In a forked child: every active heap but `self` and `shared` (the heap
+ * of exiting threads, which stays that) belonged to a thread that does
  * not exist there; leave them for adoption. Locks are re-made. */
-ST_HIDDEN void st_theap_after_fork_child(st_theap *self);
+ST_HIDDEN void st_theap_after_fork_child(st_theap *self, st_theap *shared);
 
 /* One line naming the fault and the pointer, then abort. */
 ST_HIDDEN _Noreturn void st_malloc_fault(const char *fault, const void *p);

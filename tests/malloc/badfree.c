@@ -418,6 +418,58 @@ TEST(double_free_of_kept_stacked_and_cleared_blocks)
     }
 }
 
+/* malloc_usable_size and realloc of a block freed by its owner (kept, or
+ * cleared) or by another thread: "use of a freed block", before anything
+ * else happens. (realloc used to allocate the new block first: if that
+ * ran the decay, which gave the kept block back, released its empty slab
+ * and made a new one of the same pages, the new block was the freed one,
+ * and the free that ended the realloc freed it.) */
+static void usable_size_after(void *p, size_t others, bool remote)
+{
+    free_others(p, others);
+    if (remote)
+        free_in_thread(p);
+    else
+        strata_free(p);
+    (void)strata_malloc_usable_size(p);
+}
+static void realloc_after(void *p, size_t others, bool remote)
+{
+    free_others(p, others);
+    if (remote)
+        free_in_thread(p);
+    else
+        strata_free(p);
+    (void)strata_realloc(p, 4 * strata_malloc_usable_size(p) + 16);
+}
+static void usable_size_of_kept(void *p) { usable_size_after(p, 0, false); }
+static void usable_size_of_cleared(void *p) { usable_size_after(p, MORE_THAN_KEPT, false); }
+static void usable_size_of_remote(void *p) { usable_size_after(p, 0, true); }
+static void realloc_of_kept(void *p) { realloc_after(p, 0, false); }
+static void realloc_of_cleared(void *p) { realloc_after(p, MORE_THAN_KEPT, false); }
+static void realloc_of_remote(void *p) { realloc_after(p, 0, true); }
+
+TEST(usable_size_and_realloc_of_freed_blocks)
+{
+    void (*const cases[])(void *) = {usable_size_of_kept, usable_size_of_cleared,
+                                     usable_size_of_remote, realloc_of_kept,
+                                     realloc_of_cleared,  realloc_of_remote};
+    static const char *const names[] = {"usable size, kept",    "usable size, cleared",
+                                        "usable size, remote",  "realloc, kept",
+                                        "realloc, cleared",     "realloc, remote"};
+    static const size_t sizes[] = {48, 2000};
+    for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+        void *p = strata_malloc(sizes[s]);
+        REQUIRE(p != NULL);
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+            if (!aborts_with(cases[i], p, "use of a freed block", p)) {
+                fprintf(stderr, "  (case %s, %zu bytes)\n", names[i], sizes[s]);
+                CHECK(false);
+            }
+        strata_free(p);
+    }
+}
+
 /* ---- other entry points with a bad pointer ------------------------------------------ */
 
 TEST(realloc_usable_size_free_sized_of_bad_pointers)

@@ -9,6 +9,9 @@
  * is turned into a failure by alarm(). The parent checks every exit status
  * and that its own blocks survived its children.
  *
+ * And the heap of threads past their exit destructor stays theirs in a
+ * child, not one left for a new thread to adopt beside them.
+ *
  * Under ThreadSanitizer a child of a multi-threaded process may not start
  * threads (TSan aborts it), so there the child skips that one step.
  */
@@ -18,6 +21,7 @@
 
 #include "strata/malloc.h"
 #include "test.h"
+#include "theap.h"
 
 #if defined(__SANITIZE_THREAD__)
 #define UNDER_TSAN 1
@@ -331,4 +335,54 @@ TEST(nested_forks)
         CHECK(verify(blocks[i].p, blocks[i].size, blocks[i].tag));
         strata_free(blocks[i].p);
     }
+}
+
+/* ---- the heap of exiting threads stays theirs in a child --------------------------- */
+
+static pthread_key_t late_key;
+
+/* Runs after strata's own destructor of the thread (its key came first):
+ * the thread's heap is gone, so this allocates from the shared heap. */
+static void allocate_late(void *unused)
+{
+    (void)unused;
+    strata_free(strata_malloc(100));
+}
+
+static void *allocate_then_exit(void *unused)
+{
+    (void)unused;
+    strata_free(strata_malloc(100)); /* a heap, and strata's exit destructor */
+    pthread_setspecific(late_key, &late_key);
+    return NULL;
+}
+
+static int active_heap_count(void)
+{
+    int n = 0;
+    st_theap_lock_all();
+    for (st_theap *h = st_theap_first(); h != NULL; h = h->next_all)
+        n += h->state == ST_HEAP_ACTIVE;
+    st_theap_unlock_all();
+    return n;
+}
+
+TEST(shared_heap_stays_shared_in_a_child)
+{
+    strata_free(strata_malloc(1)); /* strata's key is made before ours */
+    REQUIRE(pthread_key_create(&late_key, allocate_late) == 0);
+    int before = active_heap_count();
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, allocate_then_exit, NULL) == 0);
+    pthread_join(t, NULL);
+    int after = active_heap_count();
+    printf("  active heaps %d, %d once an exiting thread allocated\n", before, after);
+    REQUIRE(after >= 2); /* the main thread's and the shared one (made now or earlier) */
+    pid_t pid = fork();
+    if (pid == 0) /* both still active: the shared heap is nobody's to adopt */
+        _exit(active_heap_count() == after ? 0 : 1);
+    int status = 0;
+    REQUIRE(pid > 0 && waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    pthread_key_delete(late_key);
 }

@@ -402,13 +402,39 @@ TEST(exited_thread_blocks_and_adoption)
 
 /* ---- a new thread adopts the heap whose block it frees first ---------------------- */
 
-static void *free_then_alloc(void *arg)
+/* Two threads allocate at the same time (so into two heaps); the first
+ * exits, then the second. */
+typedef struct pair_of_owners {
+    handoff a, b;
+    pthread_barrier_t both_allocated, a_gone;
+} pair_of_owners;
+
+static void *owner_a(void *arg)
+{
+    pair_of_owners *o = arg;
+    alloc_and_exit(&o->a);
+    pthread_barrier_wait(&o->both_allocated);
+    return NULL;
+}
+
+static void *owner_b(void *arg)
+{
+    pair_of_owners *o = arg;
+    alloc_and_exit(&o->b);
+    pthread_barrier_wait(&o->both_allocated);
+    pthread_barrier_wait(&o->a_gone);
+    return NULL;
+}
+
+/* A successor: replaces each of its predecessor's blocks, a free then a
+ * malloc, as a pool's new worker does with the work it inherits. */
+static void *replace_all(void *arg)
 {
     handoff *h = arg;
-    for (size_t i = 0; i < h->n; i++)
+    for (size_t i = 0; i < h->n; i++) {
         check_free(&h->items[i], "successor");
-    for (size_t i = 0; i < h->n; i++)
         new_item(&h->items[i], &h->rng, TAG(5, i));
+    }
     return NULL;
 }
 
@@ -423,26 +449,89 @@ TEST(successor_adopts_the_heap_whose_blocks_it_frees)
 {
     uint64_t seed = test_seed("successor");
     enum { N = 2000 };
-    item *a = malloc(2 * N * sizeof(item)), *b = a + N;
+    item *items = malloc(2 * N * sizeof(item));
+    REQUIRE(items != NULL);
     atomic_store(&errors, 0);
-    handoff ha = {a, N, seed}, hb = {b, N, seed + 1};
-    /* A's heap is abandoned before B's: a new thread that allocated first
-     * would adopt B's, the newest */
-    run_thread(alloc_and_exit, &ha);
-    run_thread(alloc_and_exit, &hb);
+    pair_of_owners o = {.a = {items, N, seed}, .b = {items + N, N, seed + 1}};
+    pthread_barrier_init(&o.both_allocated, NULL, 3);
+    pthread_barrier_init(&o.a_gone, NULL, 2);
+    pthread_t a, b;
+    REQUIRE(pthread_create(&a, NULL, owner_a, &o) == 0);
+    REQUIRE(pthread_create(&b, NULL, owner_b, &o) == 0);
+    pthread_barrier_wait(&o.both_allocated);
+    pthread_join(a, NULL);
+    pthread_barrier_wait(&o.a_gone);
+    pthread_join(b, NULL);
+    /* A's heap was abandoned first, B's last: a new thread that allocated
+     * first would adopt B's, the newest. This one frees A's block first. */
     strata_malloc_stats s0 = stats();
-    ha.rng = seed + 2;
-    run_thread(free_then_alloc, &ha); /* frees A's blocks first: adopts A's heap */
+    o.a.rng = seed + 2;
+    run_thread(replace_all, &o.a);
     strata_malloc_stats s1 = stats();
     printf("  remote frees +%" PRIu64 ", adopted +%" PRIu64 ", heaps %zu -> %zu\n",
            s1.remote_frees - s0.remote_frees, s1.adopted - s0.adopted, s0.heaps, s1.heaps);
-    CHECK_EQ(s1.remote_frees, s0.remote_frees); /* every free was its owner's */
+    CHECK(s0.heaps_abandoned >= 2);
+    CHECK_EQ(s1.remote_frees, s0.remote_frees + 1); /* the first free only: then it owns them */
     CHECK_EQ(s1.adopted, s0.adopted + 1);
     CHECK_EQ(s1.heaps, s0.heaps);
     for (size_t i = 0; i < 2 * N; i++)
-        check_free(&a[i], "main");
+        check_free(&items[i], "main");
     CHECK_EQ(atomic_load(&errors), 0);
-    free(a);
+    pthread_barrier_destroy(&o.both_allocated);
+    pthread_barrier_destroy(&o.a_gone);
+    free(items);
+}
+
+/* ---- a thread that only frees takes no heap ----------------------------------------- */
+
+typedef struct reaper {
+    item *first;
+    pthread_barrier_t freed, done;
+} reaper;
+
+static void *reap_one_and_wait(void *arg)
+{
+    reaper *r = arg;
+    check_free(r->first, "reaper");
+    pthread_barrier_wait(&r->freed);
+    pthread_barrier_wait(&r->done); /* alive, never allocating, while main frees the rest */
+    return NULL;
+}
+
+/* A thread that frees one block of a dead thread's heap and then only
+ * waits must not hold that heap: what others free into it while it
+ * waits is taken in (a heap is serviced only by its owner's allocations). */
+TEST(a_thread_that_only_frees_strands_nothing)
+{
+    uint64_t seed = test_seed("reaper");
+    enum { N = 20000 };
+    item *items = malloc(N * sizeof(item));
+    REQUIRE(items != NULL);
+    atomic_store(&errors, 0);
+    strata_malloc_stats s0 = stats();
+    handoff h = {items, N, seed};
+    run_thread(alloc_and_exit, &h);
+    size_t first_size = strata_malloc_usable_size(items[0].p);
+    reaper r = {.first = &items[0]};
+    pthread_barrier_init(&r.freed, NULL, 2);
+    pthread_barrier_init(&r.done, NULL, 2);
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, reap_one_and_wait, &r) == 0);
+    pthread_barrier_wait(&r.freed);
+    for (size_t i = 1; i < N; i++)
+        check_free(&items[i], "main");
+    strata_malloc_trim(0); /* hands over main's last batch */
+    strata_malloc_stats s1 = stats();
+    printf("  live bytes %zu before, %zu with the reaper still waiting\n", s0.live_bytes,
+           s1.live_bytes);
+    /* all but the reaper's own block, in the batch it has not sent yet */
+    CHECK(s1.live_bytes <= s0.live_bytes + first_size);
+    pthread_barrier_wait(&r.done);
+    pthread_join(t, NULL);
+    CHECK_EQ(atomic_load(&errors), 0);
+    pthread_barrier_destroy(&r.freed);
+    pthread_barrier_destroy(&r.done);
+    free(items);
 }
 
 /* ---- thread churn ------------------------------------------------------------------- */
