@@ -40,7 +40,7 @@ TSAN_TESTS = malloc/threads malloc/fork
 test-tsan:
 	@$(CMAKE) -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTRATA_SANITIZE=thread >/dev/null
 	@$(CMAKE) --build $(TSAN_BUILD) -j $(JOBS) --target $(subst /,-,$(addprefix test-,$(TSAN_TESTS)))
-	cd $(TSAN_BUILD) && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -R '^($(subst $(eval) ,|,$(TSAN_TESTS)))$$'
+	cd $(TSAN_BUILD) && TSAN_OPTIONS="halt_on_error=1 suppressions=$(CURDIR)/tests/tsan.supp" ctest --output-on-failure -R '^($(subst $(eval) ,|,$(TSAN_TESTS)))$$'
 
 install: all
 	$(CMAKE) --install $(BUILD) --prefix $(PREFIX)

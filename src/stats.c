@@ -4,9 +4,12 @@
  * source, strata_stats_print and its JSON form).
  *
  * Everything is computed when asked, by walking every heap's segments
- * under the registry lock: the fast paths keep no counters. Other threads
- * go on allocating meanwhile, so the figures are a snapshot, not a
- * consistent cut. Resident bytes come from mincore(2).
+ * under the registry and segment locks (no segment leaves a heap, nor is
+ * unmapped, meanwhile): the fast paths keep no counters. Other threads go
+ * on allocating meanwhile, so the figures are a snapshot, not a
+ * consistent cut, and what a descriptor says is checked before it is
+ * used (its slot page may have just been given back and read zeros).
+ * Resident bytes come from mincore(2).
  */
 #include <stdio.h>
 #include <string.h>
@@ -56,6 +59,8 @@ static void walk_segment(walk *w, st_segment *seg)
             w->st.live_bytes += st_theap_medium_size(seg, (void *)page);
         } else if (e >= ST_PAGE_SIZE && ((const st_slab *)st_page_slab(e))->block == page) {
             const st_slab *s = st_page_slab(e); /* counted at its first page */
+            if (slab_class_of(s) >= ST_CLASS_COUNT || s->capacity > ST_SLAB_MAX_CAPACITY)
+                continue; /* changing under us */
             class_totals *c = &w->classes[slab_class_of(s)];
             size_t used = st_slab_used(s);
             w->st.live_bytes += used * s->size;

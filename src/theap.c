@@ -50,6 +50,11 @@ static uint64_t decay_ms = 1000;
 static size_t retain_pages = 1024;
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Held by an owner while it links a segment into its list or unlinks and
+ * releases one (rare: a segment is 4 MiB), and by whoever walks other
+ * heaps' segments (statistics, fork), so that none is unmapped under the
+ * walker. Taken after the registry lock, never before it. */
+static pthread_mutex_t segments_lock = PTHREAD_MUTEX_INITIALIZER;
 static st_theap *all_heaps, *abandoned_heaps;
 static uint64_t abandon_count, adopt_count; /* under registry_lock */
 static unsigned active_heaps;               /* atomic: heaps with a live thread */
@@ -134,21 +139,27 @@ static size_t slab_pages(const st_slab *s) { return s->block_bytes / ST_PAGE_SIZ
 
 static void segment_link(st_theap *h, st_segment *seg)
 {
+    pthread_mutex_lock(&segments_lock);
     seg->prev = NULL;
     seg->next = h->segments;
     if (h->segments)
         h->segments->prev = seg;
     h->segments = seg;
+    pthread_mutex_unlock(&segments_lock);
 }
 
-static void segment_unlink(st_theap *h, st_segment *seg)
+/* Out of the heap's list and back to the segment layer (cached or unmapped). */
+static void segment_drop(st_theap *h, st_segment *seg)
 {
+    pthread_mutex_lock(&segments_lock);
     if (seg->prev)
         seg->prev->next = seg->next;
     else
         h->segments = seg->next;
     if (seg->next)
         seg->next->prev = seg->prev;
+    st_segment_release(seg);
+    pthread_mutex_unlock(&segments_lock);
 }
 
 static void *pages_alloc(st_theap *h, size_t pages, bool aligned, st_segment **out)
@@ -492,11 +503,25 @@ static _Noreturn void page_fault(const void *p, uintptr_t entry)
     st_malloc_fault("free of a pointer inside a block", p);
 }
 
+/* Free medium block p, whose first page's tag must still be `expect`:
+ * it is swapped to FREE before the pages go, so that of two frees of p
+ * racing from two threads (the other swaps MEDIUM for MEDIUM_REMOTE) one
+ * finds the other's tag and reports the double free. */
+static void medium_free(st_theap *h, st_segment *seg, void *p, uintptr_t expect)
+{
+    uintptr_t seen = expect;
+    if (((uintptr_t)p & (ST_PAGE_SIZE - 1)) != 0 ||
+        !__atomic_compare_exchange_n(st_segment_entry(seg, p), &seen, ST_PAGE_FREE, false,
+                                     __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+        page_fault(p, seen);
+    pages_free(h, seg, p);
+}
+
 void st_theap_free_medium(st_theap *h, st_segment *seg, void *p, uintptr_t entry)
 {
-    if (entry != ST_PAGE_MEDIUM || ((uintptr_t)p & (ST_PAGE_SIZE - 1)) != 0)
+    if (entry != ST_PAGE_MEDIUM)
         page_fault(p, entry);
-    pages_free(h, seg, p);
+    medium_free(h, seg, p, ST_PAGE_MEDIUM);
 }
 
 /* ---- remote frees --------------------------------------------------------------- */
@@ -588,7 +613,7 @@ static void free_collected(st_theap *h, void *p)
                            __ATOMIC_RELAXED);
         st_theap_free_in_slab(h, entry, p, false);
     } else {
-        st_theap_free_medium(h, seg, p, ST_PAGE_MEDIUM);
+        medium_free(h, seg, p, ST_PAGE_MEDIUM_REMOTE);
     }
 }
 
@@ -638,10 +663,8 @@ static void decay_pass(st_theap *h, uint64_t now, bool force)
         next = seg->next;
         if (st_segment_has_dirty(seg) && (force || now - seg->dirty_since_ms >= decay_ms))
             purge_segment(h, seg);
-        if (st_segment_is_empty(seg) && (force || !st_segment_has_dirty(seg))) {
-            segment_unlink(h, seg);
-            st_segment_release(seg);
-        }
+        if (st_segment_is_empty(seg) && (force || !st_segment_has_dirty(seg)))
+            segment_drop(h, seg);
     }
     if (h->segments == NULL)
         h->dirty_pages = 0;
@@ -842,18 +865,31 @@ void st_theap_counters(uint64_t *abandoned, uint64_t *adopted)
     pthread_mutex_unlock(&registry_lock);
 }
 
-void st_theap_lock_all(void) { pthread_mutex_lock(&registry_lock); }
-void st_theap_unlock_all(void) { pthread_mutex_unlock(&registry_lock); }
+void st_theap_lock_all(void)
+{
+    pthread_mutex_lock(&registry_lock);
+    pthread_mutex_lock(&segments_lock);
+}
+
+void st_theap_unlock_all(void)
+{
+    pthread_mutex_unlock(&segments_lock);
+    pthread_mutex_unlock(&registry_lock);
+}
 st_theap *st_theap_first(void) { return all_heaps; }
 
+/* The other threads' heaps may have been in the middle of a change when
+ * the parent forked (their owners take no lock): nobody may adopt, reclaim
+ * or decay them, and their memory stays as it is. Blocks freed into them
+ * wait on their lists for good. A child that lives on loses what the
+ * parent's other threads held; one that execs or exits soon, nothing. */
 void st_theap_after_fork_child(st_theap *self, st_theap *shared)
 {
     pthread_mutex_init(&registry_lock, NULL);
+    pthread_mutex_init(&segments_lock, NULL);
     for (st_theap *h = all_heaps; h != NULL; h = h->next_all)
         if (h != self && h != shared && h->state == ST_HEAP_ACTIVE) {
-            h->state = ST_HEAP_ABANDONED;
+            h->state = ST_HEAP_ORPHANED;
             active_heaps--;
-            h->next_abandoned = abandoned_heaps;
-            abandoned_heaps = h;
         }
 }

@@ -31,7 +31,9 @@
 #define ST_MEDIUM_MAX ((size_t)1 << 20) /* larger blocks get a mapping of their own */
 #define ST_THEAP_TICK 4096u             /* fast-path allocations between housekeeping */
 
-enum { ST_HEAP_ACTIVE = 1, ST_HEAP_ABANDONED = 2 };
+/* A heap's state: its thread's; left by an exiting thread, to be adopted;
+ * or, in a forked child, another thread's of the parent (never touched). */
+enum { ST_HEAP_ACTIVE = 1, ST_HEAP_ABANDONED = 2, ST_HEAP_ORPHANED = 3 };
 
 #define ST_KEPT_MAX 15                   /* blocks a class's kept stack holds at most */
 #define ST_KEPT_BYTES ((size_t)32 << 10) /* … and bytes, unless one block is more */
@@ -151,7 +153,8 @@ ST_HIDDEN st_theap *st_theap_first(void); /* then h->next_all */
 ST_HIDDEN void st_theap_counters(uint64_t *abandoned, uint64_t *adopted);
 /* In a forked child: every active heap but `self` and `shared` (the heap
  * of exiting threads, which stays that) belonged to a thread that does
- * not exist there; leave them for adoption. Locks are re-made. */
+ * not exist there, and may be half-changed: it is orphaned, never to be
+ * adopted or serviced. Locks are re-made. */
 ST_HIDDEN void st_theap_after_fork_child(st_theap *self, st_theap *shared);
 
 /* One line naming the fault and the pointer, then abort. */

@@ -10,7 +10,9 @@
  * and that its own blocks survived its children.
  *
  * And the heap of threads past their exit destructor stays theirs in a
- * child, not one left for a new thread to adopt beside them.
+ * child, not one left for a new thread to adopt beside them; and forks
+ * that land while other threads are inside malloc or free leave the child
+ * sound (their heaps may be half-changed: the child never touches them).
  *
  * Under ThreadSanitizer a child of a multi-threaded process may not start
  * threads (TSan aborts it), so there the child skips that one step.
@@ -385,4 +387,84 @@ TEST(shared_heap_stays_shared_in_a_child)
     REQUIRE(pid > 0 && waitpid(pid, &status, 0) == pid);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     pthread_key_delete(late_key);
+}
+
+/* ---- fork while other threads are inside malloc and free --------------------------- */
+
+static atomic_int stop_busy;
+
+static void *busy_worker(void *arg)
+{
+    unsigned seed = (unsigned)(uintptr_t)arg;
+    void *p[64] = {0};
+    while (!atomic_load(&stop_busy)) {
+        unsigned i = (unsigned)rand_r(&seed) % 64, kind = (unsigned)rand_r(&seed) % 3;
+        strata_free(p[i]);
+        size_t n = kind == 0   ? 20000 + (size_t)rand_r(&seed) % 300000 /* medium */
+                   : kind == 1 ? 1 + (size_t)rand_r(&seed) % 16000
+                               : 1 + (size_t)rand_r(&seed) % 256;
+        p[i] = strata_malloc(n);
+    }
+    for (int i = 0; i < 64; i++)
+        strata_free(p[i]);
+    return NULL;
+}
+
+static atomic_int child_violations;
+
+/* In the child: a new thread's heap must be a sound one. */
+static void *child_heap_user(void *unused)
+{
+    (void)unused;
+    void *first = strata_malloc(20000), *keep[64] = {0};
+    st_theap *h = st_segment_of(first)->owner;
+    atomic_fetch_add(&child_violations, st_theap_check(h));
+    for (int i = 0; i < 4000; i++) {
+        strata_free(keep[i % 64]);
+        keep[i % 64] = strata_malloc(1 + (size_t)(i * 7919) % 300000);
+    }
+    atomic_fetch_add(&child_violations, st_theap_check(h));
+    for (int i = 0; i < 64; i++)
+        strata_free(keep[i]);
+    strata_free(first);
+    return NULL;
+}
+
+TEST(fork_while_other_threads_allocate)
+{
+    enum { WORKERS = 3, FORKS = 40, CHILD_THREADS = 4 };
+    atomic_store(&stop_busy, 0);
+    pthread_t w[WORKERS];
+    for (uintptr_t i = 0; i < WORKERS; i++)
+        REQUIRE(pthread_create(&w[i], NULL, busy_worker, (void *)(i + 1)) == 0);
+    int failed = 0;
+    for (int f = 0; f < FORKS; f++) {
+        usleep(1000);
+        pid_t pid = fork();
+        if (pid == 0) {
+            alarm(20);
+            if (!UNDER_TSAN) { /* TSan aborts a child of a threaded parent that starts threads */
+                pthread_t c[CHILD_THREADS];
+                for (int i = 0; i < CHILD_THREADS; i++)
+                    if (pthread_create(&c[i], NULL, child_heap_user, NULL) != 0)
+                        _exit(2);
+                for (int i = 0; i < CHILD_THREADS; i++)
+                    pthread_join(c[i], NULL);
+            } else {
+                child_heap_user(NULL);
+            }
+            _exit(atomic_load(&child_violations) == 0 ? 0 : 1);
+        }
+        int status = 0;
+        REQUIRE(pid > 0 && waitpid(pid, &status, 0) == pid);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            if (failed++ < 3)
+                fprintf(stderr, "  fork %d: child status %#x\n", f, status);
+        }
+    }
+    atomic_store(&stop_busy, 1);
+    for (int i = 0; i < WORKERS; i++)
+        pthread_join(w[i], NULL);
+    printf("  %d of %d children failed\n", failed, FORKS);
+    CHECK_EQ(failed, 0);
 }

@@ -534,6 +534,54 @@ TEST(a_thread_that_only_frees_strands_nothing)
     free(items);
 }
 
+/* ---- statistics while other threads give segments back ------------------------------ */
+
+static atomic_int stop_releasing;
+
+/* Medium blocks fill and empty whole segments; the decay and malloc_trim
+ * give them back (and unmap those the cache does not keep). */
+static void *release_segments(void *unused)
+{
+    (void)unused;
+    void *p[40];
+    for (long round = 0; !atomic_load(&stop_releasing); round++) {
+        for (int i = 0; i < 40; i++)
+            p[i] = strata_malloc(900 * KIB);
+        for (int i = 0; i < 40; i++)
+            strata_free(p[i]);
+        if (round % 4 == 0)
+            strata_malloc_trim(0);
+    }
+    return NULL;
+}
+
+/* The statistics walk every heap's segments: another thread's segments
+ * must not be unmapped under the walk (it crashed in 3 runs of 3). */
+TEST(statistics_while_other_threads_release_segments)
+{
+    atomic_store(&stop_releasing, 0);
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, release_segments, NULL) == 0);
+    FILE *null = fopen("/dev/null", "w");
+    REQUIRE(null != NULL);
+    size_t mapped = 0;
+    double t0 = now_s();
+    long walks = 0;
+    while (now_s() - t0 < 0.5) {
+        strata_malloc_stats st;
+        strata_malloc_stats_get(&st);
+        struct mallinfo2 mi = strata_mallinfo2();
+        mapped += st.mapped_bytes + mi.arena;
+        if (++walks % 64 == 0)
+            strata_stats_print(null);
+    }
+    atomic_store(&stop_releasing, 1);
+    pthread_join(t, NULL);
+    fclose(null);
+    printf("  %ld walks of the heaps while another thread released segments\n", walks);
+    CHECK(walks > 0 && mapped > 0);
+}
+
 /* ---- thread churn ------------------------------------------------------------------- */
 
 #define CHURN_BLOCKS 24
@@ -638,8 +686,10 @@ TEST(thread_churn)
     CHECK(s2.heaps - s0.heaps <= 4 * CHURN_WAVE);
     CHECK(s2.abandoned - s0.abandoned >= (uint64_t)total * 9 / 10);
     CHECK((s2.heaps - s0.heaps) + (s2.adopted - s0.adopted) >= (uint64_t)total * 9 / 10);
-    /* No leak: the second half maps no more than the first left. */
-    CHECK(s2.mapped_bytes <= s1.mapped_bytes + 8 * MIB);
+    /* No leak: the second half maps no more than the first left, give or
+     * take what the segment cache happens to hold at each count (up to 8
+     * segments, 32 MiB); a heap leaked per thread would be gigabytes. */
+    CHECK(s2.mapped_bytes <= s1.mapped_bytes + 40 * MIB);
     /* No slowdown: the second half takes about as long as the first. */
     CHECK(t2 - t1 <= 3 * (t1 - t0) + 0.5);
     /* Everything freed: the live bytes are back where they started. */
