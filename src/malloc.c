@@ -531,4 +531,11 @@ __attribute__((visibility("default"))) struct mallinfo2 mallinfo2(void)
 {
     return strata_mallinfo2();
 }
+/* glibc's mallinfo is deprecated, but programs still call it: strata's
+ * figures, not those of glibc's idle arenas. */
+__attribute__((visibility("default"))) struct mallinfo mallinfo(void)
+{
+    return strata_mallinfo();
+}
+__attribute__((visibility("default"))) void malloc_stats(void) { strata_malloc_stats_print(); }
 #endif

@@ -11,6 +11,7 @@
  * used (its slot page may have just been given back and read zeros).
  * Resident bytes come from mincore(2).
  */
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -123,6 +124,22 @@ STRATA_API struct mallinfo2 strata_mallinfo2(void)
     mi.hblks = w.st.large_blocks;
     mi.hblkhd = w.st.large_bytes;
     mi.keepcost = w.dirty_bytes;
+    return mi;
+}
+
+static int clamp(size_t v) { return v > INT_MAX ? INT_MAX : (int)v; }
+
+STRATA_API struct mallinfo strata_mallinfo(void)
+{
+    struct mallinfo2 m = strata_mallinfo2();
+    struct mallinfo mi;
+    memset(&mi, 0, sizeof(mi));
+    mi.arena = clamp(m.arena);
+    mi.uordblks = clamp(m.uordblks);
+    mi.fordblks = clamp(m.fordblks);
+    mi.hblks = clamp(m.hblks);
+    mi.hblkhd = clamp(m.hblkhd);
+    mi.keepcost = clamp(m.keepcost);
     return mi;
 }
 
@@ -249,6 +266,8 @@ STRATA_API void strata_stats_print_json(FILE *out)
     json_segments(out);
     fprintf(out, "]}\n");
 }
+
+STRATA_API void strata_malloc_stats_print(void) { strata_stats_print(stderr); }
 
 void st_stats_at_exit(void)
 {

@@ -52,6 +52,10 @@ STRATA_API int strata_mallopt(int param, int value);
  * rest, hblks/hblkhd = large blocks and their bytes, keepcost = bytes of
  * free pages not yet returned to the OS. */
 STRATA_API struct mallinfo2 strata_mallinfo2(void);
+/* The same in the old struct of ints, each at most INT_MAX. */
+STRATA_API struct mallinfo strata_mallinfo(void);
+/* strata_stats_print to stderr, where glibc's malloc_stats writes. */
+STRATA_API void strata_malloc_stats_print(void);
 
 /* Process-wide figures, summed over every heap (a snapshot: other threads
  * keep running while it is taken). */

@@ -807,6 +807,18 @@ TEST(mallopt_returns_one)
     strata_free(p);
 }
 
+TEST(mallinfo_is_mallinfo2_in_ints)
+{
+    void *p = strata_malloc(MIB);
+    REQUIRE(p != NULL);
+    struct mallinfo2 b = strata_mallinfo2();
+    struct mallinfo a = strata_mallinfo();
+    CHECK_EQ(a.uordblks, b.uordblks); /* both taken with p live, nothing else moving */
+    CHECK_EQ(a.hblks, b.hblks);
+    CHECK(a.arena > 0 && a.uordblks >= (int)MIB);
+    strata_free(p);
+}
+
 TEST(mallinfo2_tracks_live_bytes)
 {
     struct mallinfo2 a = strata_mallinfo2();

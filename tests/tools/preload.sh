@@ -156,6 +156,37 @@ if need cc gcc; then
     fi
 fi
 
+# ---- the C library's statistics calls reach strata's ------------------------
+
+cat >"$TMP/mi.c" <<'EOF'
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+int main(void)
+{
+    void *volatile p = malloc(1 << 20);
+    struct mallinfo m = mallinfo(); /* deprecated, still called */
+    struct mallinfo2 m2 = mallinfo2();
+    printf("%d %d\n", m.uordblks >= (1 << 20), m2.uordblks >= (1u << 20));
+    fflush(stdout);
+    malloc_stats(); /* to stderr */
+    free(p);
+    return 0;
+}
+EOF
+if need cc gcc; then
+    if cc -O2 -Wno-deprecated-declarations "$TMP/mi.c" -o "$TMP/mi" 2>"$TMP/cc-mi.err"; then
+        out=$(LD_PRELOAD=$LIB "$TMP/mi" 2>"$TMP/mi.err")
+        if [ "$out" = "1 1" ] && grep -q '^strata stats: pid [0-9]' "$TMP/mi.err"; then
+            pass "mallinfo, mallinfo2 and malloc_stats report strata's heap"
+        else
+            fail "mallinfo/mallinfo2/malloc_stats under strata: '$out', $(head -2 "$TMP/mi.err")"
+        fi
+    else
+        fail "compile the mallinfo program: $(head -5 "$TMP/cc-mi.err")"
+    fi
+fi
+
 # ---- C++ ----------------------------------------------------------------
 
 cat >"$TMP/cxx.cc" <<'EOF'
