@@ -38,7 +38,7 @@ static __thread bool tls_exiting __attribute__((tls_model("initial-exec")));
 static __thread st_remote_batch tls_batch __attribute__((tls_model("initial-exec")));
 static __thread bool tls_exit_hooked __attribute__((tls_model("initial-exec")));
 /* An abandoned heap whose block this thread freed before it had a heap:
- * the one to adopt at its first allocation (see successor_heap). */
+ * the one to adopt at its first allocation (see note_successor). */
 static __thread st_theap *tls_successor_of __attribute__((tls_model("initial-exec")));
 
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -127,7 +127,16 @@ static ST_NOINLINE void init(void)
     pthread_mutex_unlock(&init_lock);
 }
 
-static st_theap *own_heap(st_theap *h);
+/* Make h (if any) the calling thread's heap. */
+static st_theap *own_heap(st_theap *h)
+{
+    if (h == NULL)
+        return NULL;
+    tls_heap = h;
+    tls_exit_hooked = true;
+    pthread_setspecific(exit_key, h);
+    return h;
+}
 
 /* The calling thread's heap, made or adopted on first use; NULL when
  * the thread is exiting (use the shared heap) or out of memory. */
@@ -140,17 +149,6 @@ static st_theap *thread_heap(void)
     st_theap *h = tls_successor_of != NULL ? st_theap_acquire(tls_successor_of) : NULL;
     tls_successor_of = NULL;
     return own_heap(h != NULL ? h : st_theap_acquire(NULL));
-}
-
-/* Make h (if any) the calling thread's heap. */
-static st_theap *own_heap(st_theap *h)
-{
-    if (h == NULL)
-        return NULL;
-    tls_heap = h;
-    tls_exit_hooked = true;
-    pthread_setspecific(exit_key, h);
-    return h;
 }
 
 void st_malloc_flush_thread(void)

@@ -261,7 +261,7 @@ static bool kept_off(const st_theap *h, unsigned c)
  * slab has one. Each class's count of live objects wanders up and down
  * on its own, and without this every class would hold slabs for its own
  * highest count; with it, neighbours lend each other their slack (churn:
- * 4 points less fragmentation). Partial slabs with purged pages are left
+ * 3 points less fragmentation). Partial slabs with purged pages are left
  * alone: they are emptying, and a page written again would need its
  * purged mark cleared. */
 static void *borrow(st_theap *h, unsigned c)
