@@ -73,6 +73,20 @@ static void walk_segment(walk *w, st_segment *seg)
     }
 }
 
+/* One heap's figures, read while its owner may go on (tests/tsan.supp
+ * names this function: its reads are a snapshot by design). */
+static void walk_heap(walk *w, st_theap *h)
+{
+    w->st.heaps++;
+    w->st.heaps_abandoned += h->state == ST_HEAP_ABANDONED;
+    w->st.remote_frees += __atomic_load_n(&h->remote_frees, __ATOMIC_RELAXED);
+    w->st.purges += h->purges;
+    w->st.purged_bytes += h->purged_bytes;
+    w->dirty_bytes += h->dirty_pages * ST_PAGE_SIZE;
+    for (st_segment *seg = h->segments; seg != NULL; seg = seg->next)
+        walk_segment(w, seg);
+}
+
 static void walk_all(walk *w)
 {
     memset(w, 0, sizeof(*w));
@@ -84,14 +98,7 @@ static void walk_all(walk *w)
          * we stand in for the owner, so they count as freed */
         if (h->state == ST_HEAP_ABANDONED)
             st_theap_collect(h);
-        w->st.heaps++;
-        w->st.heaps_abandoned += h->state == ST_HEAP_ABANDONED;
-        w->st.remote_frees += __atomic_load_n(&h->remote_frees, __ATOMIC_RELAXED);
-        w->st.purges += h->purges;
-        w->st.purged_bytes += h->purged_bytes;
-        w->dirty_bytes += h->dirty_pages * ST_PAGE_SIZE;
-        for (st_segment *seg = h->segments; seg != NULL; seg = seg->next)
-            walk_segment(w, seg);
+        walk_heap(w, h);
     }
     st_theap_unlock_all();
     size_t cached = st_segment_cached();
