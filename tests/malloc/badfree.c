@@ -424,23 +424,26 @@ TEST(double_free_of_kept_stacked_and_cleared_blocks)
  * ran the decay, which gave the kept block back, released its empty slab
  * and made a new one of the same pages, the new block was the freed one,
  * and the free that ended the realloc freed it.) */
-static void usable_size_after(void *p, size_t others, bool remote)
+/* Free p as its owner (after `others` blocks of its class) or from
+ * another thread. */
+static void free_as(void *p, size_t others, bool remote)
 {
     free_others(p, others);
     if (remote)
         free_in_thread(p);
     else
         strata_free(p);
+}
+static void usable_size_after(void *p, size_t others, bool remote)
+{
+    free_as(p, others, remote);
     (void)strata_malloc_usable_size(p);
 }
 static void realloc_after(void *p, size_t others, bool remote)
 {
-    free_others(p, others);
-    if (remote)
-        free_in_thread(p);
-    else
-        strata_free(p);
-    (void)strata_realloc(p, 4 * strata_malloc_usable_size(p) + 16);
+    size_t larger = 4 * strata_malloc_usable_size(p) + 16; /* asked while p is live */
+    free_as(p, others, remote);
+    (void)strata_realloc(p, larger);
 }
 static void usable_size_of_kept(void *p) { usable_size_after(p, 0, false); }
 static void usable_size_of_cleared(void *p) { usable_size_after(p, MORE_THAN_KEPT, false); }

@@ -556,7 +556,8 @@ static void *release_segments(void *unused)
 }
 
 /* The statistics walk every heap's segments: another thread's segments
- * must not be unmapped under the walk (it crashed in 3 runs of 3). */
+ * must not be unmapped under the walk (without the segment lock, this
+ * test crashed). */
 TEST(statistics_while_other_threads_release_segments)
 {
     atomic_store(&stop_releasing, 0);
