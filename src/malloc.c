@@ -154,8 +154,10 @@ static st_theap *thread_heap(void)
 void st_malloc_flush_thread(void)
 {
     st_theap_remote_flush(&tls_batch);
-    if (tls_heap != &st_empty_heap)
+    if (tls_heap != &st_empty_heap) {
         st_theap_flush_kept(tls_heap); /* its figures then count them free */
+        st_theap_purge_pending(tls_heap); /* … and not resident */
+    }
 }
 
 /* ---- allocation ---------------------------------------------------------------- */

@@ -24,6 +24,7 @@
 #define STATE_MASK ST_SLAB_STATE_MASK
 #define SCANNED (1u << 10)  /* a sparse slab whose free pages were all purged */
 #define RECYCLED (1u << 11) /* made current again after pages were purged */
+#define PENDING (1u << 12)  /* has a run of empty pages waiting to be purged */
 #define BORROW_CLASSES 2    /* how many classes up borrow() looks */
 enum { CURRENT = 1, PARTIAL = 2, FULL = 3 };
 _Static_assert(ST_SLAB_CURRENT_TAG == CURRENT << STATE_SHIFT, "the fast path knows CURRENT");
@@ -206,6 +207,197 @@ static void pages_free(st_theap *h, st_segment *seg, void *run)
     }
 }
 
+/* ---- returning the pages of sparse slabs ------------------------------------- */
+
+/* Are objects lo..hi (inclusive) all free? */
+static bool range_free(const st_slab *s, unsigned lo, unsigned hi)
+{
+    for (unsigned w = lo / 64; w <= hi / 64; w++) {
+        uint64_t mask = UINT64_MAX;
+        if (w == lo / 64)
+            mask &= UINT64_MAX << (lo % 64);
+        if (w == hi / 64 && hi % 64 != 63)
+            mask &= ((uint64_t)1 << (hi % 64 + 1)) - 1;
+        if (st_slab_live(s, w) & mask)
+            return false;
+    }
+    return true;
+}
+
+/* What purging page `page` of slab s (an index in its segment) would do. */
+enum page_state {
+    PAGE_IN_USE, /* a live object touches it: it stays */
+    PAGE_EMPTY,  /* no live object, still resident: purge it */
+    PAGE_GONE,   /* purged already, or padding no object reaches: either way
+                  * not resident, so a run of empty pages may take it in */
+};
+
+static enum page_state page_state(const st_slab *s, const st_segment *seg, size_t page)
+{
+    uintptr_t pa = (uintptr_t)seg + page * ST_PAGE_SIZE, base = st_slab_base(s);
+    if (seg->purged[page / 64] & ((uint64_t)1 << (page % 64)))
+        return PAGE_GONE;
+    if (pa + ST_PAGE_SIZE <= base || pa >= base + (uintptr_t)s->capacity * s->size)
+        return PAGE_GONE;
+    unsigned lo = pa <= base ? 0 : (unsigned)((pa - base) / s->size);
+    unsigned hi = (unsigned)ST_MIN((pa + ST_PAGE_SIZE - 1 - base) / s->size, s->capacity - 1u);
+    return range_free(s, lo, hi) ? PAGE_EMPTY : PAGE_IN_USE;
+}
+
+/* Purge pages first..last of the segment, one madvise, and mark them. */
+static void purge_pages(st_theap *h, st_segment *seg, size_t first, size_t last)
+{
+    st_os_purge((char *)seg + first * ST_PAGE_SIZE, (last + 1 - first) * ST_PAGE_SIZE);
+    for (size_t page = first; page <= last; page++) {
+        uint64_t bit = (uint64_t)1 << (page % 64);
+        if (!(seg->purged[page / 64] & bit))
+            h->purged_bytes += ST_PAGE_SIZE;
+        seg->purged[page / 64] |= bit;
+    }
+    h->purges++;
+}
+
+/* Purge the empty pages among pages lo..hi of slab s (indexes in its
+ * segment): one madvise per run of them. */
+static void purge_range(st_theap *h, st_slab *s, size_t lo, size_t hi)
+{
+    st_segment *seg = segment_of_slab(s);
+    size_t run = SIZE_MAX, last = 0; /* the run: empty pages run..last, maybe gone ones between */
+    for (size_t page = lo; page <= hi; page++) {
+        enum page_state state = page_state(s, seg, page);
+        if (state == PAGE_EMPTY) {
+            run = ST_MIN(run, page);
+            last = page;
+        } else if (state == PAGE_IN_USE && run != SIZE_MAX) {
+            purge_pages(h, seg, run, last);
+            run = SIZE_MAX;
+        }
+    }
+    if (run != SIZE_MAX)
+        purge_pages(h, seg, run, last);
+}
+
+static size_t slab_first_page(const st_slab *s)
+{
+    return (s->block - (uintptr_t)segment_of_slab(s)) / ST_PAGE_SIZE;
+}
+
+/* Purge every empty page of slab s. */
+static void purge_slab_pages(st_theap *h, st_slab *s)
+{
+    size_t lo = slab_first_page(s);
+    purge_range(h, s, lo, lo + slab_pages(s) - 1);
+    s->owner_tag |= SCANNED;
+}
+
+static bool is_sparse(const st_slab *s)
+{
+    return s->free_count >= st_class_table[slab_class(s)].sparse_at;
+}
+
+/* ---- pending runs of empty pages ------------------------------------------------ */
+
+static unsigned pending_pages(const st_purge_run *r) { return r->last + 1 - r->first; }
+
+static unsigned pending_find(const st_theap *h, const st_slab *s)
+{
+    unsigned i = 0;
+    while (h->pending[i].slab != s)
+        i++;
+    return i;
+}
+
+static void pending_drop(st_theap *h, unsigned i)
+{
+    h->pending[i].slab->owner_tag &= ~PENDING;
+    h->pending_pages -= pending_pages(&h->pending[i]);
+    h->pending_runs--;
+    memmove(&h->pending[i], &h->pending[i + 1], (h->pending_runs - i) * sizeof(st_purge_run));
+}
+
+/* Purge run i now (what of it is still empty) and drop it. */
+static void pending_purge(st_theap *h, unsigned i)
+{
+    st_purge_run r = h->pending[i];
+    pending_drop(h, i);
+    purge_range(h, r.slab, r.first, r.last);
+}
+
+/* Slab s is going back to its buddy, or about to be allocated from: its
+ * run is dropped, and purged only if it goes (as the pages would have
+ * been had the frees that emptied them purged them at once). */
+static void pending_forget(st_theap *h, st_slab *s, bool purge)
+{
+    if (!(s->owner_tag & PENDING))
+        return;
+    unsigned i = pending_find(h, s);
+    if (purge)
+        pending_purge(h, i);
+    else
+        pending_drop(h, i);
+}
+
+void st_theap_purge_pending(st_theap *h)
+{
+    while (h->pending_runs > 0)
+        pending_purge(h, 0);
+}
+
+/* Pages first..last of slab s just became empty: they join its run if
+ * they touch it; else its run goes (it has stopped growing: the frees
+ * have moved on) and they start the next. */
+static void pending_add(st_theap *h, st_slab *s, unsigned first, unsigned last)
+{
+    if (s->owner_tag & PENDING) {
+        unsigned i = pending_find(h, s);
+        st_purge_run *r = &h->pending[i];
+        if (first <= r->last + 1 && last + 1 >= r->first) {
+            h->pending_pages -= pending_pages(r);
+            r->first = ST_MIN(r->first, first);
+            r->last = ST_MAX(r->last, last);
+            h->pending_pages += pending_pages(r);
+            return;
+        }
+        pending_purge(h, i);
+    }
+    while (h->pending_runs > 0 && (h->pending_runs == ST_PURGE_PENDING ||
+                                   h->pending_pages + (last + 1 - first) > ST_PURGE_PENDING_PAGES))
+        pending_purge(h, 0);
+    h->pending[h->pending_runs++] = (st_purge_run){s, first, last};
+    h->pending_pages += last + 1 - first;
+    s->owner_tag |= PENDING;
+}
+
+/* A free of object idx left slab s (PARTIAL) sparse. In a process with
+ * one active heap its empty pages go back now, not at the decay: the
+ * first time, every one of them; after that, the page or two of idx if
+ * the free emptied them. Not each page with a madvise of its own as it
+ * empties: frees tend to go on in address order, and the run of pages
+ * they empty goes to the OS in one call once the frees have moved past it
+ * (phases-big: half the calls). With more heaps, every madvise interrupts
+ * the other threads' CPUs to flush their TLBs (that cost a fifth of a
+ * two-thread churn's speed), so the decay does it in batches. And once
+ * per slab life: a slab reused after a purge (RECYCLED) is left to the
+ * decay, so a slab that cycles between busy and sparse cannot thrash. */
+static void purge_sparse_now(st_theap *h, st_slab *s, unsigned idx)
+{
+    if (!is_sparse(s) || (s->owner_tag & RECYCLED) ||
+        __atomic_load_n(&active_heaps, __ATOMIC_RELAXED) > 1)
+        return;
+    if (!(s->owner_tag & SCANNED))
+        return purge_slab_pages(h, s);
+    st_segment *seg = segment_of_slab(s);
+    uintptr_t base = st_slab_base(s) - (uintptr_t)seg;
+    size_t lo = (base + (uintptr_t)idx * s->size) / ST_PAGE_SIZE;
+    size_t hi = (base + ((uintptr_t)idx + 1) * s->size - 1) / ST_PAGE_SIZE;
+    while (lo <= hi && page_state(s, seg, lo) != PAGE_EMPTY)
+        lo++;
+    while (hi >= lo && page_state(s, seg, hi) != PAGE_EMPTY)
+        hi--;
+    if (lo <= hi)
+        pending_add(h, s, (unsigned)lo, (unsigned)hi);
+}
+
 /* ---- slabs ------------------------------------------------------------------ */
 
 static st_slab *slab_new(st_theap *h, unsigned c)
@@ -225,6 +417,7 @@ static st_slab *slab_new(st_theap *h, unsigned c)
 
 static void slab_release(st_theap *h, st_slab *s)
 {
+    pending_forget(h, s, true);
     if (slab_state(s) == PARTIAL)
         list_remove(s);
     s->magic = 0;
@@ -237,6 +430,7 @@ static void slab_release(st_theap *h, st_slab *s)
 /* The slab's pages may be written again: forget which were purged. */
 static void make_current(st_theap *h, st_slab *s)
 {
+    pending_forget(h, s, false);
     if (s->owner_tag & SCANNED) {
         st_segment *seg = segment_of_slab(s);
         size_t first = (s->block - (uintptr_t)seg) / ST_PAGE_SIZE;
@@ -322,87 +516,6 @@ void *st_theap_alloc_class(st_theap *h, unsigned c)
     return st_slab_take(s);
 }
 
-/* ---- returning the pages of sparse slabs ------------------------------------- */
-
-/* Are objects lo..hi (inclusive) all free? */
-static bool range_free(const st_slab *s, unsigned lo, unsigned hi)
-{
-    for (unsigned w = lo / 64; w <= hi / 64; w++) {
-        uint64_t mask = UINT64_MAX;
-        if (w == lo / 64)
-            mask &= UINT64_MAX << (lo % 64);
-        if (w == hi / 64 && hi % 64 != 63)
-            mask &= ((uint64_t)1 << (hi % 64 + 1)) - 1;
-        if (st_slab_live(s, w) & mask)
-            return false;
-    }
-    return true;
-}
-
-/* May page `page` of the slab (an index in its segment) be purged: not
- * purged yet, and no live object touches it? */
-static bool page_purgeable(const st_slab *s, const st_segment *seg, size_t page)
-{
-    uintptr_t pa = (uintptr_t)seg + page * ST_PAGE_SIZE, base = st_slab_base(s);
-    if (seg->purged[page / 64] & ((uint64_t)1 << (page % 64)))
-        return false;
-    if (pa + ST_PAGE_SIZE <= base || pa >= base + (uintptr_t)s->capacity * s->size)
-        return false; /* padding only: never written */
-    unsigned lo = pa <= base ? 0 : (unsigned)((pa - base) / s->size);
-    unsigned hi = (unsigned)ST_MIN((pa + ST_PAGE_SIZE - 1 - base) / s->size, s->capacity - 1u);
-    return range_free(s, lo, hi);
-}
-
-/* Purge pages first..first + n - 1 of the segment: one madvise. */
-static void purge_pages(st_theap *h, st_segment *seg, size_t first, size_t n)
-{
-    if (n == 0)
-        return;
-    st_os_purge((char *)seg + first * ST_PAGE_SIZE, n * ST_PAGE_SIZE);
-    for (size_t page = first; page < first + n; page++)
-        seg->purged[page / 64] |= (uint64_t)1 << (page % 64);
-    h->purges++;
-    h->purged_bytes += n * ST_PAGE_SIZE;
-}
-
-static bool is_sparse(const st_slab *s)
-{
-    return s->free_count >= st_class_table[slab_class(s)].sparse_at;
-}
-
-/* Objects first..last of a sparse PARTIAL slab were freed: purge the
- * pages they cover that hold no live object — or, the first time, every
- * such page of the slab. At once only in a process with one active heap:
- * with more, every madvise interrupts the other threads' CPUs to flush
- * their TLBs (that cost a fifth of a two-thread churn's speed), so the
- * decay does it in batches. And once per slab life: a slab that is reused
- * after a purge (RECYCLED) is left to the decay, so a slab that cycles
- * between busy and sparse cannot thrash. */
-static void purge_sparse(st_theap *h, st_slab *s, unsigned first, unsigned last, bool decay)
-{
-    if (!is_sparse(s))
-        return;
-    if (!decay && ((s->owner_tag & RECYCLED) || __atomic_load_n(&active_heaps, __ATOMIC_RELAXED) > 1))
-        return;
-    if (decay)
-        s->owner_tag &= ~SCANNED;
-    st_segment *seg = segment_of_slab(s);
-    size_t lo = (s->block - (uintptr_t)seg) / ST_PAGE_SIZE, hi = lo + slab_pages(s) - 1;
-    if (s->owner_tag & SCANNED) {
-        uintptr_t base = st_slab_base(s) - (uintptr_t)seg;
-        lo = (base + (uintptr_t)first * s->size) / ST_PAGE_SIZE;
-        hi = (base + ((uintptr_t)last + 1) * s->size - 1) / ST_PAGE_SIZE;
-    }
-    s->owner_tag |= SCANNED;
-    size_t run = lo; /* pages run..page - 1 are purgeable: one call for them */
-    for (size_t page = lo; page <= hi; page++)
-        if (!page_purgeable(s, seg, page)) {
-            purge_pages(h, seg, run, page - run);
-            run = page + 1;
-        }
-    purge_pages(h, seg, run, hi + 1 - run);
-}
-
 void st_theap_free_clear(st_theap *h, st_slab *s, unsigned c, unsigned idx)
 {
     const st_class_consts *k = &st_class_table[c];
@@ -461,9 +574,7 @@ void st_theap_slab_event(st_theap *h, st_slab *s, unsigned idx)
         set_state(s, PARTIAL);
         list_push(&h->partial[slab_class(s)], s);
     }
-    /* the first time it is sparse, every empty page (the scan is whole);
-     * after that, the page or two of object idx, if the free emptied them */
-    purge_sparse(h, s, idx, idx, false);
+    purge_sparse_now(h, s, idx);
     if (s->free_count == st_class_table[c].sparse_at)
         kept_switch_off(h, c);
 }
@@ -649,6 +760,7 @@ static void decay_pass(st_theap *h, uint64_t now, bool force)
     h->next_decay_ms = now + ST_MAX(decay_ms / 2, 1);
     st_theap_collect(h);
     st_theap_flush_kept(h); /* they may be all that keeps a slab */
+    st_theap_purge_pending(h);
     for (unsigned c = 0; c < ST_CLASS_COUNT; c++) {
         st_slab *s = h->current[c];
         if (s != &st_full_slab && st_slab_is_empty(s)) {
@@ -656,7 +768,8 @@ static void decay_pass(st_theap *h, uint64_t now, bool force)
             slab_release(h, s);
         }
         for (st_slab_link *l = h->partial[c].next; l != &h->partial[c]; l = l->next)
-            purge_sparse(h, slab_of_link(l), 0, 0, true);
+            if (is_sparse(slab_of_link(l)))
+                purge_slab_pages(h, slab_of_link(l));
     }
     st_segment *next;
     for (st_segment *seg = h->segments; seg != NULL; seg = next) {
@@ -749,7 +862,7 @@ static size_t kept_blocks(const st_theap *h, unsigned c)
  * size and first granule pick, the slot pages count exactly the slots in
  * use, and kept bits are live and not remote; kept[c] gets the kept bits
  * of class c. */
-static int check_slabs(st_segment *seg, size_t kept[ST_CLASS_COUNT])
+static int check_slabs(st_segment *seg, size_t kept[ST_CLASS_COUNT], unsigned *pending)
 {
     unsigned users[ST_SEGMENT_SLOT_PAGES] = {0};
     char *slots = st_segment_slab_slot(seg, seg, 0); /* the first slot page */
@@ -760,6 +873,7 @@ static int check_slabs(st_segment *seg, size_t kept[ST_CLASS_COUNT])
         if (e < ST_PAGE_SIZE || s->block != page)
             continue; /* not the first page of a slab */
         unsigned c = st_page_class(e);
+        *pending += (s->owner_tag & PENDING) != 0;
         size_t bytes = classes[c].layout.desc_bytes, at = (size_t)((const char *)s - slots);
         bad += (const void *)s != st_segment_slab_slot(seg, (void *)page, bytes);
         for (size_t p = at / ST_PAGE_SIZE; p <= (at + bytes - 1) / ST_PAGE_SIZE; p++)
@@ -779,8 +893,18 @@ int st_theap_check(st_theap *h)
 {
     int bad = 0;
     size_t kept[ST_CLASS_COUNT] = {0};
+    unsigned pending = 0, pages = 0;
     for (st_segment *seg = h->segments; seg != NULL; seg = seg->next)
-        bad += seg->owner == h ? check_slabs(seg, kept) : 0;
+        bad += seg->owner == h ? check_slabs(seg, kept, &pending) : 0;
+    for (unsigned i = 0; i < h->pending_runs; i++) { /* THEAP-7 */
+        const st_purge_run *r = &h->pending[i];
+        size_t lo = slab_first_page(r->slab);
+        bad += !(r->slab->owner_tag & PENDING) || slab_state(r->slab) == CURRENT ||
+               r->first < lo || r->last < r->first || r->last >= lo + slab_pages(r->slab) ||
+               pending_find(h, r->slab) != i;
+        pages += pending_pages(r);
+    }
+    bad += pending != h->pending_runs || pages != h->pending_pages;
     for (unsigned c = 0; c < ST_CLASS_COUNT; c++) /* THEAP-6: a kept bit per stack entry */
         bad += kept[c] != kept_blocks(h, c);
     for (unsigned c = 0; c < ST_CLASS_COUNT; c++) {

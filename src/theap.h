@@ -30,6 +30,8 @@
 
 #define ST_MEDIUM_MAX ((size_t)1 << 20) /* larger blocks get a mapping of their own */
 #define ST_THEAP_TICK 4096u             /* fast-path allocations between housekeeping */
+#define ST_PURGE_PENDING 32u            /* runs of empty pages waiting to be purged */
+#define ST_PURGE_PENDING_PAGES 256u     /* … and their pages at most (1 MiB) */
 
 /* A heap's state: its thread's; left by an exiting thread, to be adopted;
  * or, in a forked child, another thread's of the parent (never touched). */
@@ -47,6 +49,13 @@ typedef struct st_kept {
 
 /* A class's kept stack: 16 entries, 256 bytes, aligned to that. */
 #define ST_KEPT_STACK_BYTES ((ST_KEPT_MAX + 1) * sizeof(st_kept))
+
+/* Pages first..last (indexes in its segment) of a slab, empty, not
+ * purged yet. */
+typedef struct st_purge_run {
+    st_slab *slab;
+    uint32_t first, last;
+} st_purge_run;
 
 typedef struct st_theap {
     st_slab *current[ST_CLASS_COUNT]; /* never NULL: st_full_slab when none */
@@ -66,6 +75,11 @@ typedef struct st_theap {
     size_t dirty_pages; /* free pages not yet purged (an estimate) */
     size_t used_pages;  /* pages of slabs and medium blocks */
     uint64_t purges, purged_bytes;
+    /* Runs of empty pages in sparse slabs, oldest first, one a slab, that
+     * wait for their madvise while the frees emptying them go on (a
+     * process with one active heap, theap.c). */
+    st_purge_run pending[ST_PURGE_PENDING];
+    unsigned pending_runs, pending_pages;
     uint64_t remote_frees; /* atomic: blocks other threads freed, added per batch */
     struct st_theap *next_all, *next_abandoned;
     /* Blocks of each class its owner freed (up to the class's kept_max;
@@ -140,7 +154,7 @@ ST_HIDDEN size_t st_theap_medium_size(st_segment *seg, const void *p);
 ST_HIDDEN void st_theap_collect(st_theap *h);
 ST_HIDDEN void st_theap_housekeep(st_theap *h, bool force);
 
-/* Verify THEAP-1..6 of docs/INVARIANTS.md (and each listed slab's and
+/* Verify THEAP-1..7 of docs/INVARIANTS.md (and each listed slab's and
  * segment's own); 0 or the number of violations. Only the heap's owner
  * may call it. */
 ST_HIDDEN int st_theap_check(st_theap *h);
@@ -225,6 +239,9 @@ static inline void *st_theap_take_kept(st_theap *h, uintptr_t c)
     }
     return p;
 }
+
+/* Purge h's pending runs of empty pages now. */
+ST_HIDDEN void st_theap_purge_pending(st_theap *h);
 
 /* Give every kept block back to its slab (housekeeping, stats). */
 ST_HIDDEN void st_theap_flush_kept(st_theap *h);

@@ -4,7 +4,7 @@
  * calloc, realloc, memalign and free steps over every size range (small
  * classes, the classes above the fast path, medium blocks, large blocks),
  * now and then a malloc_trim, against a reference list of live blocks.
- * Every 64 steps the heap's invariants (THEAP-1..6, with every listed
+ * Every 64 steps the heap's invariants (THEAP-1..7, with every listed
  * slab's and segment's own) and the large blocks' (LARGE-1, 2) must hold;
  * every block keeps the pattern written into it until it is freed, and
  * no two live blocks overlap. At the end everything is freed and the
@@ -174,4 +174,68 @@ TEST(random_steps_keep_every_invariant)
     strata_malloc_stats st;
     strata_malloc_stats_get(&st);
     CHECK_EQ(st.live_bytes, 0);
+}
+
+/* Blocks of one size, all but one in 64 freed in address order (the
+ * order they were allocated in): the pages the frees empty in a sparse
+ * slab wait in pending runs and go back with one madvise per run, not
+ * one per page; then the slabs are allocated from again, and no pending
+ * purge may touch a page that holds a block by then. */
+static void pending_runs(size_t size)
+{
+    size_t n = 8 * 1024 * KIB / size, kept = 0, most_pending = 0;
+    unsigned char **p = malloc(n * sizeof(*p));
+    REQUIRE(p != NULL);
+    strata_free(strata_malloc(1)); /* make the heap */
+    st_theap *h = this_heap();
+    for (size_t i = 0; i < n; i++) {
+        p[i] = strata_malloc(size);
+        REQUIRE(p[i] != NULL);
+        memset(p[i], 0x11, size);
+    }
+    uint64_t calls = h->purges, bytes = h->purged_bytes;
+    for (size_t i = 0; i < n; i++) {
+        if (i % 64 == 0) {
+            p[kept++] = p[i];
+            continue;
+        }
+        strata_free(p[i]);
+        most_pending = ST_MAX(most_pending, h->pending_runs);
+        if (i % 512 == 0 && st_theap_check(h) != 0) {
+            fprintf(stderr, "  %zu bytes: heap violations after free %zu\n", size, i);
+            CHECK(false);
+            break;
+        }
+    }
+    calls = h->purges - calls;
+    size_t pages = (h->purged_bytes - bytes) / ST_PAGE_SIZE, pending = h->pending_runs;
+    printf("  %zu bytes: %zu pages purged in %llu calls; at most %zu runs pending, %zu at the "
+           "end\n",
+           size, pages, (unsigned long long)calls, most_pending, pending);
+    CHECK(pending > 0);
+    CHECK(pages >= n * size / ST_PAGE_SIZE / 2);
+    CHECK(calls * 4 <= pages); /* runs of ~15 pages between survivors */
+    for (size_t i = kept; i < n; i++) { /* slabs with pending runs allocated from again */
+        p[i] = strata_malloc(size);
+        REQUIRE(p[i] != NULL);
+        memset(p[i], 0x22, size);
+    }
+    CHECK_EQ(st_theap_check(h), 0);
+    st_theap_purge_pending(h);
+    for (size_t i = 0; i < n; i++)
+        if (!head_intact(p[i], size, i < kept ? 0x11 : 0x22)) {
+            fprintf(stderr, "  %zu bytes: block %zu lost its contents\n", size, i);
+            CHECK(false);
+            break;
+        }
+    for (size_t i = 0; i < n; i++)
+        strata_free(p[i]);
+    CHECK_EQ(st_theap_check(h), 0);
+    free(p);
+}
+
+TEST(pending_runs_purge_in_few_calls_and_spare_reused_pages)
+{
+    pending_runs(1024);
+    pending_runs(3000); /* blocks straddle pages */
 }
