@@ -304,20 +304,16 @@ static ST_NOINLINE void free_outside_segments(void *p)
 static void note_successor(const st_segment *seg)
 {
     st_theap *owner = __atomic_load_n(&seg->owner, __ATOMIC_RELAXED);
-    if (tls_successor_of == NULL && owner != NULL &&
-        __atomic_load_n(&owner->state, __ATOMIC_ACQUIRE) == ST_HEAP_ABANDONED)
+    if (owner != NULL && __atomic_load_n(&owner->state, __ATOMIC_ACQUIRE) == ST_HEAP_ABANDONED)
         tls_successor_of = owner;
 }
 
-static ST_NOINLINE void free_slow(st_theap *h, st_segment *seg, void *p, uintptr_t entry)
+/* The rare frees into another heap: a thread's first free before it has
+ * its exit hook (which hands over what is left in its batch), and frees
+ * from thread destructors after it ran, which no batch may outlive. */
+static ST_NOINLINE void free_unhooked(st_theap *h, st_segment *seg, void *p, uintptr_t entry)
 {
-    if (seg->owner == h) /* granule entry 0: a medium block (slabs fill whole granules) */
-        return st_theap_free_medium(h, seg, p, entry);
-    if (h == &st_empty_heap)
-        note_successor(seg);
-    if (ST_UNLIKELY(!tls_exit_hooked)) {
-        /* a thread that frees without allocating still needs its exit
-         * hook, to hand over the blocks left in its batch */
+    if (!tls_exit_hooked) {
         tls_exit_hooked = true;
         if (h == &st_empty_heap && !tls_exiting)
             pthread_setspecific(exit_key, &st_empty_heap);
@@ -327,6 +323,19 @@ static ST_NOINLINE void free_slow(st_theap *h, st_segment *seg, void *p, uintptr
     st_theap_free_remote(seg, p, entry, &tls_batch);
     if (tls_exiting)
         st_theap_remote_flush(&tls_batch);
+}
+
+/* Not the owner's slab object: a medium block, or another heap's block
+ * (a tail call into the remote free, without a frame of its own). */
+static ST_NOINLINE void free_slow(st_theap *h, st_segment *seg, void *p, uintptr_t entry)
+{
+    if (seg->owner == h) /* granule entry 0: a medium block (slabs fill whole granules) */
+        return st_theap_free_medium(h, seg, p, entry);
+    if (h == &st_empty_heap && tls_successor_of == NULL)
+        note_successor(seg);
+    if (ST_UNLIKELY(!tls_exit_hooked || tls_exiting))
+        return free_unhooked(h, seg, p, entry);
+    return st_theap_free_remote(seg, p, entry, &tls_batch);
 }
 
 STRATA_API void strata_free(void *p)

@@ -691,9 +691,8 @@ void st_theap_free_remote(st_segment *seg, void *p, uintptr_t entry, st_remote_b
 {
     if (entry >= ST_PAGE_SIZE) {
         st_slab *s = st_page_slab(entry);
-        uint32_t off = (uint32_t)((uintptr_t)p - st_slab_base(s));
-        uint32_t idx = st_recip_quot(s->recip, off);
-        if (!st_recip_divides(s->recip, off) || idx >= s->capacity)
+        uint32_t idx;
+        if (!st_theap_object_index(entry, p, &idx))
             st_malloc_fault("free of a pointer inside a block", p);
         uint64_t bit = (uint64_t)1 << (idx & 63);
         /* the kept bit is read after whatever ordered this free after the
@@ -712,17 +711,25 @@ void st_theap_free_remote(st_segment *seg, void *p, uintptr_t entry, st_remote_b
     batch_add(batch, seg->owner, p);
 }
 
-/* A block from the remote list: undo the remote mark, free it locally. */
+/* A block from the remote list: undo the remote mark, free it locally.
+ * The freeing thread validated it, and its remote bit kept every other
+ * free of it out since, so it is freed without a second validation; a
+ * remote bit found clear means the list itself was overwritten (a write
+ * to a freed block). */
 static void free_collected(st_theap *h, void *p)
 {
     st_segment *seg = st_segment_of(p);
-    uintptr_t entry = st_segment_page_tag(seg, p);
+    uintptr_t entry = seg != NULL ? st_segment_page_tag(seg, p) : 0;
     if (entry >= ST_PAGE_SIZE) {
         st_slab *s = st_page_slab(entry);
-        uint32_t idx = st_recip_quot(s->recip, (uint32_t)((uintptr_t)p - st_slab_base(s)));
-        __atomic_fetch_and(st_slab_remote_word(s, idx >> 6), ~((uint64_t)1 << (idx & 63)),
-                           __ATOMIC_RELAXED);
-        st_theap_free_in_slab(h, entry, p, false);
+        uint32_t idx;
+        st_theap_object_index(entry, p, &idx);
+        uint64_t bit = (uint64_t)1 << (idx & 63);
+        if (!(__atomic_fetch_and(st_slab_remote_word(s, idx >> 6), ~bit, __ATOMIC_RELAXED) & bit))
+            st_malloc_fault("remote-freed block overwritten", p);
+        st_theap_free_clear(h, s, (unsigned)(entry & ST_PAGE_CLASS_MASK), idx);
+    } else if (seg == NULL) {
+        st_malloc_fault("remote-freed block overwritten", p);
     } else {
         medium_free(h, seg, p, ST_PAGE_MEDIUM_REMOTE);
     }

@@ -191,6 +191,16 @@ typedef struct st_class_consts {
 } st_class_consts;
 ST_HIDDEN extern st_class_consts st_class_table[ST_CLASS_COUNT];
 
+/* The index of object p in the slab whose page entry is `entry`, from
+ * the class table; false if p is not the start of one of its objects. */
+static inline bool st_theap_object_index(uintptr_t entry, const void *p, uint32_t *idx)
+{
+    const st_class_consts *k = &st_class_table[entry & ST_PAGE_CLASS_MASK];
+    unsigned __int128 prod = (unsigned __int128)k->recip * ((uint32_t)(uintptr_t)p & k->slab_mask);
+    *idx = (uint32_t)(uint64_t)(prod >> 64);
+    return (uint64_t)prod <= k->recip - 1 && *idx < k->capacity;
+}
+
 /* Clear the live and kept bits of object idx (validated) of slab s of
  * class c, owned by h, and let the heap react when a slab that is not
  * the current one stops being full, empties, or is sparse (at most half

@@ -337,6 +337,32 @@ TEST(double_free_across_threads)
     }
 }
 
+/* A block another thread freed waits on its owner's list, linked through
+ * its first word, until the owner takes the list in. A program that
+ * writes to the block meanwhile (a use after free) overwrites the link:
+ * the owner must stop at the first link that is not a block freed to it,
+ * naming it, instead of freeing whatever it points to. */
+static void *overwrite_link_with;
+
+static void link_overwritten(void *p)
+{
+    free_in_thread(p); /* the thread's exit hands p to us, its owner */
+    *(void **)p = overwrite_link_with;
+    strata_malloc_trim(0); /* takes the list in */
+}
+
+TEST(write_to_a_block_on_the_remote_list)
+{
+    void *live = strata_malloc(48), *p = strata_malloc(48);
+    REQUIRE(live != NULL && p != NULL);
+    overwrite_link_with = global_buffer; /* not strata's */
+    CHECK(aborts_with(link_overwritten, p, "remote-freed block overwritten", global_buffer));
+    overwrite_link_with = live; /* strata's, but not freed */
+    CHECK(aborts_with(link_overwritten, p, "remote-freed block overwritten", live));
+    strata_free(p);
+    strata_free(live);
+}
+
 /* The owner keeps the blocks it frees in a class instead of clearing
  * their live bits: up to 15 on a stack, each with its kept bit. A second
  * free must be caught wherever the first one left the block. Each case
