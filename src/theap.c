@@ -653,35 +653,71 @@ static void reclaim(st_theap *h)
     pthread_mutex_unlock(&registry_lock);
 }
 
-/* Hand a batch's chain to its owner with one CAS. */
+/* A carrier: a freed block that holds the addresses of others freed
+ * with it, which its owner takes in. Word 0 links the carriers on the
+ * owner's remote list, word 1 counts the addresses that follow. */
+enum { CARRIER_LINK, CARRIER_COUNT, CARRIER_BLOCKS };
+
+/* Addresses a freed block of `bytes` can carry. */
+static uint16_t carrier_room(size_t bytes)
+{
+    return (uint16_t)ST_MIN(bytes / sizeof(void *) - CARRIER_BLOCKS, ST_REMOTE_BATCH);
+}
+
+/* Blocks batch[0..n) into carriers, the roomiest first; the last carrier
+ * made. */
+static void **load_carriers(st_remote_batch *b, void ***first)
+{
+    void **last = NULL;
+    unsigned n = b->count;
+    while (n > 0) {
+        unsigned big = 0;
+        for (unsigned i = 1; i < n; i++)
+            big = b->room[i] > b->room[big] ? i : big;
+        void **carrier = b->blocks[big];
+        unsigned k = ST_MIN(b->room[big], n - 1);
+        n--;
+        b->blocks[big] = b->blocks[n];
+        b->room[big] = b->room[n];
+        n -= k;
+        memcpy(&carrier[CARRIER_BLOCKS], &b->blocks[n], k * sizeof(void *));
+        carrier[CARRIER_COUNT] = (void *)(uintptr_t)k;
+        if (last == NULL)
+            *first = carrier;
+        else
+            last[CARRIER_LINK] = carrier;
+        last = carrier;
+    }
+    return last;
+}
+
+/* Hand a batch to its owner with one CAS. */
 void st_theap_remote_flush(st_remote_batch *b)
 {
-    if (b->head == NULL)
+    if (b->count == 0)
         return;
     st_theap *owner = b->owner;
+    void **first = NULL, **last = load_carriers(b, &first);
     void *old = __atomic_load_n(&owner->remote, __ATOMIC_RELAXED);
     do
-        *(void **)b->tail = old;
-    while (!__atomic_compare_exchange_n(&owner->remote, &old, b->head, true, __ATOMIC_RELEASE,
+        last[CARRIER_LINK] = old;
+    while (!__atomic_compare_exchange_n(&owner->remote, &old, first, true, __ATOMIC_RELEASE,
                                         __ATOMIC_RELAXED));
     __atomic_fetch_add(&owner->remote_frees, b->count, __ATOMIC_RELAXED);
-    b->head = b->tail = NULL;
     b->count = 0;
     if (__atomic_load_n(&owner->state, __ATOMIC_ACQUIRE) == ST_HEAP_ABANDONED)
         reclaim(owner);
 }
 
-static void batch_add(st_remote_batch *b, st_theap *owner, void *p)
+static void batch_add(st_remote_batch *b, st_theap *owner, void *p, size_t bytes)
 {
     if (b->owner != owner) {
         st_theap_remote_flush(b);
         b->owner = owner;
     }
-    *(void **)p = b->head;
-    if (b->head == NULL)
-        b->tail = p;
-    b->head = p;
-    if (++b->count >= ST_REMOTE_BATCH)
+    b->room[b->count] = carrier_room(bytes);
+    b->blocks[b->count++] = p;
+    if (b->count >= ST_REMOTE_BATCH)
         st_theap_remote_flush(b);
 }
 
@@ -701,38 +737,71 @@ void st_theap_free_remote(st_segment *seg, void *p, uintptr_t entry, st_remote_b
             (__atomic_load_n(st_slab_kept_word(s, idx >> 6), __ATOMIC_RELAXED) & bit) ||
             (__atomic_fetch_or(st_slab_remote_word(s, idx >> 6), bit, __ATOMIC_RELAXED) & bit))
             st_malloc_fault("double free", p);
+        batch_add(batch, seg->owner, p, st_sizeclass_size((unsigned)(entry & ST_PAGE_CLASS_MASK)));
     } else {
         uintptr_t expect = ST_PAGE_MEDIUM;
         if (((uintptr_t)p & (ST_PAGE_SIZE - 1)) != 0 ||
             !__atomic_compare_exchange_n(st_segment_entry(seg, p), &expect, ST_PAGE_MEDIUM_REMOTE,
                                          false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
             page_fault(p, entry == ST_PAGE_MEDIUM ? expect : entry);
+        batch_add(batch, seg->owner, p, ST_PAGE_SIZE); /* at least a page */
     }
-    batch_add(batch, seg->owner, p);
 }
 
-/* A block from the remote list: undo the remote mark, free it locally.
- * The freeing thread validated it, and its remote bit kept every other
- * free of it out since, so it is freed without a second validation; a
- * remote bit found clear means the list itself was overwritten (a write
- * to a freed block). */
-static void free_collected(st_theap *h, void *p)
+/* A block from the remote list, p: check that it is one freed to h and
+ * undo its remote mark (the remote bit of object *idx, or the page tag
+ * of a medium block); returns its page entry. The freeing thread
+ * validated it, and its mark has kept every other free of it out since,
+ * so no second validation is needed: a mark found missing means the list
+ * was overwritten (a write to a freed block). */
+static uintptr_t unmark_remote(st_theap *h, st_segment *seg, void *p, uint32_t *idx)
 {
-    st_segment *seg = st_segment_of(p);
-    uintptr_t entry = seg != NULL ? st_segment_page_tag(seg, p) : 0;
+    uintptr_t entry = seg != NULL && seg->owner == h ? st_segment_page_tag(seg, p) : 0;
     if (entry >= ST_PAGE_SIZE) {
-        st_slab *s = st_page_slab(entry);
-        uint32_t idx;
-        st_theap_object_index(entry, p, &idx);
-        uint64_t bit = (uint64_t)1 << (idx & 63);
-        if (!(__atomic_fetch_and(st_slab_remote_word(s, idx >> 6), ~bit, __ATOMIC_RELAXED) & bit))
-            st_malloc_fault("remote-freed block overwritten", p);
-        st_theap_free_clear(h, s, (unsigned)(entry & ST_PAGE_CLASS_MASK), idx);
-    } else if (seg == NULL) {
-        st_malloc_fault("remote-freed block overwritten", p);
-    } else {
-        medium_free(h, seg, p, ST_PAGE_MEDIUM_REMOTE);
+        uint64_t bit;
+        if (st_theap_object_index(entry, p, idx) &&
+            (bit = (uint64_t)1 << (*idx & 63),
+             __atomic_fetch_and(st_slab_remote_word(st_page_slab(entry), *idx >> 6), ~bit,
+                                __ATOMIC_RELAXED) &
+                 bit))
+            return entry;
+    } else if (entry == ST_PAGE_MEDIUM_REMOTE && ((uintptr_t)p & (ST_PAGE_SIZE - 1)) == 0) {
+        return entry; /* medium_free swaps the tag */
     }
+    st_malloc_fault("remote-freed block overwritten", p);
+}
+
+static void free_unmarked(st_theap *h, st_segment *seg, void *p, uintptr_t entry, uint32_t idx)
+{
+    if (entry == ST_PAGE_MEDIUM_REMOTE)
+        medium_free(h, seg, p, ST_PAGE_MEDIUM_REMOTE);
+    else
+        st_theap_free_clear(h, st_page_slab(entry), (unsigned)(entry & ST_PAGE_CLASS_MASK), idx);
+}
+
+/* Take in one carrier: the blocks it names, then itself; returns the
+ * next carrier. It is read only once it is known to be a block freed
+ * to h. */
+static void **take_carrier(st_theap *h, void **carrier)
+{
+    st_segment *seg = st_segment_of(carrier);
+    uint32_t idx = 0;
+    uintptr_t entry = unmark_remote(h, seg, carrier, &idx);
+    void **next = carrier[CARRIER_LINK];
+    size_t n = (uintptr_t)carrier[CARRIER_COUNT];
+    size_t bytes = entry == ST_PAGE_MEDIUM_REMOTE ? ST_PAGE_SIZE
+                                                  : st_sizeclass_size((unsigned)(entry & ST_PAGE_CLASS_MASK));
+    if (n > carrier_room(bytes))
+        st_malloc_fault("remote-freed block overwritten", carrier);
+    for (size_t i = 0; i < n; i++) {
+        void *p = carrier[CARRIER_BLOCKS + i];
+        st_segment *pseg = st_segment_of(p);
+        uint32_t pidx = 0;
+        uintptr_t pentry = unmark_remote(h, pseg, p, &pidx);
+        free_unmarked(h, pseg, p, pentry, pidx);
+    }
+    free_unmarked(h, seg, carrier, entry, idx);
+    return next;
 }
 
 void st_theap_flush_kept(st_theap *h)
@@ -746,12 +815,9 @@ void st_theap_flush_kept(st_theap *h)
 
 void st_theap_collect(st_theap *h)
 {
-    void *p = __atomic_exchange_n(&h->remote, NULL, __ATOMIC_ACQUIRE);
-    while (p != NULL) {
-        void *next = *(void **)p;
-        free_collected(h, p);
-        p = next;
-    }
+    void **carrier = __atomic_exchange_n(&h->remote, NULL, __ATOMIC_ACQUIRE);
+    while (carrier != NULL)
+        carrier = take_carrier(h, carrier);
 }
 
 /* ---- decay -------------------------------------------------------------------------- */

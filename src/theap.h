@@ -2,10 +2,11 @@
 /*
  * theap.h — a thread heap: the size-class slabs, medium blocks and
  * segments one thread allocates from, with no lock on any path its owner
- * takes. Other threads free into it through one lock-free list (the
- * blocks themselves are the links) plus, for slab objects, an atomic
- * remote bitmap that catches a double free at once. The owner drains the
- * list on its slow paths.
+ * takes. Other threads free into it through one lock-free list of
+ * carriers (freed blocks that hold the addresses of the others freed in
+ * the same batch) plus, for slab objects, an atomic remote bitmap that
+ * catches a double free at once. The owner drains the list on its slow
+ * paths.
  *
  * A slab is CURRENT (its class allocates from it), PARTIAL (on its
  * class's list) or FULL (on no list); an empty non-current slab goes back
@@ -68,7 +69,7 @@ typedef struct st_theap {
     st_kept *kept_top[ST_CLASS_COUNT];
     uint32_t tick; /* counts down to the next housekeeping */
     uint32_t state;
-    void *remote; /* atomic: blocks freed by other threads, linked through themselves */
+    void *remote; /* atomic: carriers of blocks freed by other threads (theap.c) */
     st_slab_link partial[ST_CLASS_COUNT];
     st_segment *segments;
     uint64_t next_decay_ms;
@@ -133,12 +134,16 @@ ST_HIDDEN void st_theap_slab_event(st_theap *h, st_slab *s, unsigned idx);
 ST_HIDDEN void st_theap_free_medium(st_theap *h, st_segment *seg, void *p, uintptr_t entry);
 /* Blocks a thread freed for one other heap, not handed over yet: one CAS
  * per ST_REMOTE_BATCH of them instead of one each. Each block is marked
- * freed (remote bit or page tag) at once; only its reuse waits. */
+ * freed (remote bit or page tag) at once; only its reuse waits. At the
+ * hand-over their addresses are written into the roomiest of them, the
+ * carrier (theap.c), so that the owner reads a line or two per batch
+ * instead of every block, which is likely in the freeing CPU's cache. */
 #define ST_REMOTE_BATCH 32u
 typedef struct st_remote_batch {
     st_theap *owner;
-    void *head, *tail;
     unsigned count;
+    void *blocks[ST_REMOTE_BATCH];
+    uint16_t room[ST_REMOTE_BATCH]; /* addresses each block can carry */
 } st_remote_batch;
 
 /* Free by a thread that does not own the segment, through its batch. */

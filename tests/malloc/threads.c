@@ -344,6 +344,60 @@ TEST(concurrent_remote_frees_of_one_owner)
     free(items);
 }
 
+/* A thread hands the blocks it frees for another heap over in batches,
+ * their addresses written into the roomiest of them (a 16-byte block has
+ * room for none: each is a carrier of its own; a medium block for the
+ * whole batch). Whatever the batch's shape, the owner must take in every
+ * block exactly once: afterwards its live bytes are back where they were,
+ * and every block can be handed out again, none twice. */
+static size_t shape_size(int shape, size_t i)
+{
+    switch (shape) {
+    case 0: return 16;
+    case 1: return i % 97 == 0 ? 20000 : 16 + i % 497; /* with medium blocks */
+    default: return 100;
+    }
+}
+
+TEST(remote_frees_in_batches_of_every_shape)
+{
+    static const size_t counts[] = {1000, 1000, 1, 33};
+    item *items = malloc(1000 * sizeof(item));
+    REQUIRE(items != NULL);
+    atomic_store(&errors, 0);
+    for (int shape = 0; shape < 4; shape++) {
+        size_t n = counts[shape];
+        strata_malloc_trim(0);
+        strata_malloc_stats before = stats();
+        for (size_t i = 0; i < n; i++) {
+            items[i].size = shape_size(shape, i);
+            items[i].tag = TAG(2, i);
+            items[i].p = strata_malloc(items[i].size);
+            REQUIRE(items[i].p != NULL);
+            fill(items[i].p, items[i].size, items[i].tag);
+        }
+        chunk c = {items, n};
+        pthread_t t;
+        REQUIRE(pthread_create(&t, NULL, free_chunk, &c) == 0);
+        pthread_join(t, NULL); /* its exit hands over the last batch */
+        strata_malloc_trim(0); /* takes everything in */
+        strata_malloc_stats after = stats();
+        printf("  %zu blocks freed by another thread: live bytes %zu before, %zu after\n", n,
+               before.live_bytes, after.live_bytes);
+        CHECK(after.live_bytes <= before.live_bytes);
+        for (size_t i = 0; i < n; i++) {
+            items[i].tag = TAG(3, i);
+            items[i].p = strata_malloc(items[i].size);
+            REQUIRE(items[i].p != NULL);
+            fill(items[i].p, items[i].size, items[i].tag);
+        }
+        for (size_t i = 0; i < n; i++)
+            check_free(&items[i], "owner");
+    }
+    CHECK_EQ(atomic_load(&errors), 0);
+    free(items);
+}
+
 /* ---- a thread that exits leaves its heap to be adopted ------------------------- */
 
 typedef struct handoff {
