@@ -96,8 +96,10 @@ static void walk_all(walk *w)
         /* blocks freed into a heap whose thread is gone wait on its list
          * when the freeing thread found the registry busy: under its lock
          * we stand in for the owner, so they count as freed */
-        if (h->state == ST_HEAP_ABANDONED)
+        if (h->state == ST_HEAP_ABANDONED) {
             st_theap_collect(h);
+            st_theap_purge_pending(h);
+        }
         walk_heap(w, h);
     }
     st_theap_unlock_all();
@@ -182,6 +184,8 @@ static void print_figures(FILE *out, const strata_malloc_stats *s)
             (unsigned long long)s->purges, (unsigned long long)s->purged_bytes);
 }
 
+/* The buddyinfo line of every heap's segments, read while their owners
+ * go on (tests/tsan.supp names this function: the counts are a snapshot). */
 static void print_segments(FILE *out)
 {
     char line[256], zone[32];

@@ -356,6 +356,8 @@ static void pending_add(st_theap *h, st_slab *s, unsigned first, unsigned last)
             r->first = ST_MIN(r->first, first);
             r->last = ST_MAX(r->last, last);
             h->pending_pages += pending_pages(r);
+            while (h->pending_pages > ST_PURGE_PENDING_PAGES) /* the oldest first */
+                pending_purge(h, 0);
             return;
         }
         pending_purge(h, i);
@@ -648,6 +650,7 @@ static void reclaim(st_theap *h)
         return;
     if (h->state == ST_HEAP_ABANDONED) {
         st_theap_collect(h);
+        st_theap_purge_pending(h); /* no owner will extend its runs */
         st_theap_housekeep(h, false);
     }
     pthread_mutex_unlock(&registry_lock);
@@ -748,45 +751,52 @@ void st_theap_free_remote(st_segment *seg, void *p, uintptr_t entry, st_remote_b
     }
 }
 
-/* A block from the remote list, p: check that it is one freed to h and
- * undo its remote mark (the remote bit of object *idx, or the page tag
- * of a medium block); returns its page entry. The freeing thread
- * validated it, and its mark has kept every other free of it out since,
- * so no second validation is needed: a mark found missing means the list
- * was overwritten (a write to a freed block). */
-static uintptr_t unmark_remote(st_theap *h, st_segment *seg, void *p, uint32_t *idx)
+/* A block from the remote list, p: check that it is one freed to h (in
+ * one of h's segments, an object start or a medium block, with its
+ * remote mark: the remote bit of object *idx, or the page tag) and
+ * return its page entry; with `unmark`, clear its remote bit too (a
+ * medium block's tag is swapped by medium_free). A mark found missing
+ * means that the list was overwritten (a write to a freed block). */
+static uintptr_t remote_entry(st_theap *h, st_segment *seg, void *p, uint32_t *idx, bool unmark)
 {
     uintptr_t entry = seg != NULL && seg->owner == h ? st_segment_page_tag(seg, p) : 0;
-    if (entry >= ST_PAGE_SIZE) {
-        uint64_t bit;
-        if (st_theap_object_index(entry, p, idx) &&
-            (bit = (uint64_t)1 << (*idx & 63),
-             __atomic_fetch_and(st_slab_remote_word(st_page_slab(entry), *idx >> 6), ~bit,
-                                __ATOMIC_RELAXED) &
-                 bit))
+    if (entry >= ST_PAGE_SIZE && st_theap_object_index(entry, p, idx)) {
+        uint64_t bit = (uint64_t)1 << (*idx & 63);
+        uint64_t *word = st_slab_remote_word(st_page_slab(entry), *idx >> 6);
+        uint64_t was = unmark ? __atomic_fetch_and(word, ~bit, __ATOMIC_RELAXED)
+                              : __atomic_load_n(word, __ATOMIC_RELAXED);
+        if (was & bit)
             return entry;
     } else if (entry == ST_PAGE_MEDIUM_REMOTE && ((uintptr_t)p & (ST_PAGE_SIZE - 1)) == 0) {
-        return entry; /* medium_free swaps the tag */
+        return entry;
     }
     st_malloc_fault("remote-freed block overwritten", p);
 }
 
+/* Free a block whose remote mark is gone. The freeing thread validated
+ * it and its mark kept every other free out since, so this only checks
+ * what a free racing with the take-in would have changed: marked again
+ * by another thread, or kept by the owner (a double free either way). */
 static void free_unmarked(st_theap *h, st_segment *seg, void *p, uintptr_t entry, uint32_t idx)
 {
     if (entry == ST_PAGE_MEDIUM_REMOTE)
-        medium_free(h, seg, p, ST_PAGE_MEDIUM_REMOTE);
-    else
-        st_theap_free_clear(h, st_page_slab(entry), (unsigned)(entry & ST_PAGE_CLASS_MASK), idx);
+        return medium_free(h, seg, p, ST_PAGE_MEDIUM_REMOTE);
+    st_slab *s = st_page_slab(entry);
+    uint64_t *bits = st_slab_bitmap(s, idx >> 6), bit = (uint64_t)1 << (idx & 63);
+    if ((~bits[0] | __atomic_load_n(&bits[1], __ATOMIC_RELAXED) | bits[2]) & bit)
+        st_malloc_fault("double free", p);
+    st_theap_free_clear(h, s, (unsigned)(entry & ST_PAGE_CLASS_MASK), idx);
 }
 
 /* Take in one carrier: the blocks it names, then itself; returns the
- * next carrier. It is read only once it is known to be a block freed
- * to h. */
+ * next carrier. It is read only once it is known to be a block freed to
+ * h, and keeps its mark until the end, so that a second free of it
+ * meanwhile still aborts. */
 static void **take_carrier(st_theap *h, void **carrier)
 {
     st_segment *seg = st_segment_of(carrier);
     uint32_t idx = 0;
-    uintptr_t entry = unmark_remote(h, seg, carrier, &idx);
+    uintptr_t entry = remote_entry(h, seg, carrier, &idx, false);
     void **next = carrier[CARRIER_LINK];
     size_t n = (uintptr_t)carrier[CARRIER_COUNT];
     size_t bytes = entry == ST_PAGE_MEDIUM_REMOTE ? ST_PAGE_SIZE
@@ -797,9 +807,10 @@ static void **take_carrier(st_theap *h, void **carrier)
         void *p = carrier[CARRIER_BLOCKS + i];
         st_segment *pseg = st_segment_of(p);
         uint32_t pidx = 0;
-        uintptr_t pentry = unmark_remote(h, pseg, p, &pidx);
+        uintptr_t pentry = remote_entry(h, pseg, p, &pidx, true);
         free_unmarked(h, pseg, p, pentry, pidx);
     }
+    remote_entry(h, seg, carrier, &idx, true);
     free_unmarked(h, seg, carrier, entry, idx);
     return next;
 }
@@ -977,7 +988,8 @@ int st_theap_check(st_theap *h)
                pending_find(h, r->slab) != i;
         pages += pending_pages(r);
     }
-    bad += pending != h->pending_runs || pages != h->pending_pages;
+    bad += pending != h->pending_runs || pages != h->pending_pages ||
+           pages > ST_PURGE_PENDING_PAGES;
     for (unsigned c = 0; c < ST_CLASS_COUNT; c++) /* THEAP-6: a kept bit per stack entry */
         bad += kept[c] != kept_blocks(h, c);
     for (unsigned c = 0; c < ST_CLASS_COUNT; c++) {
@@ -1041,6 +1053,7 @@ void st_theap_abandon(st_theap *h)
 {
     st_theap_collect(h);
     st_theap_flush_kept(h); /* no owner will take them: they count as free */
+    st_theap_purge_pending(h); /* … nor extend its runs */
     st_theap_housekeep(h, false);
     pthread_mutex_lock(&registry_lock);
     __atomic_store_n(&h->state, ST_HEAP_ABANDONED, __ATOMIC_RELEASE);
@@ -1051,6 +1064,7 @@ void st_theap_abandon(st_theap *h)
     /* blocks freed into h since the first collect found it still active,
      * so nobody reclaimed them */
     st_theap_collect(h);
+    st_theap_purge_pending(h);
     pthread_mutex_unlock(&registry_lock);
 }
 

@@ -12,9 +12,10 @@
  * class's list) or FULL (on no list); an empty non-current slab goes back
  * to its segment's buddy at once, its pages "dirty" until the decay
  * returns them to the OS. In a PARTIAL slab that is at most half
- * live, every page without a live object is returned (madvise) — at once
- * in a single-threaded process, else by the decay — which is what keeps a
- * few survivors from pinning whole slabs.
+ * live, every page without a live object is returned (madvise) — in a
+ * single-threaded process as the frees empty them, one call per run of
+ * such pages, else by the decay — which is what keeps a few survivors
+ * from pinning whole slabs.
  *
  * Heaps are never freed: an exiting thread's heap is trimmed and
  * abandoned, and the next new thread adopts it whole (blocks others free

@@ -337,11 +337,12 @@ TEST(double_free_across_threads)
     }
 }
 
-/* A block another thread freed waits on its owner's list, linked through
- * its first word, until the owner takes the list in. A program that
- * writes to the block meanwhile (a use after free) overwrites the link:
- * the owner must stop at the first link that is not a block freed to it,
- * naming it, instead of freeing whatever it points to. */
+/* A block another thread freed waits on its owner's list until the owner
+ * takes the list in; a batch of one is its own carrier, its first word
+ * the list's link. A program that writes to the block meanwhile (a use
+ * after free) overwrites the link: the owner must stop at a link that is
+ * not a block freed to it, naming it, instead of freeing whatever it
+ * points to. */
 static void *overwrite_link_with;
 
 static void link_overwritten(void *p)

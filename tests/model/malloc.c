@@ -239,3 +239,47 @@ TEST(pending_runs_purge_in_few_calls_and_spare_reused_pages)
     pending_runs(1024);
     pending_runs(3000); /* blocks straddle pages */
 }
+
+/* Frees that go round many sparse slabs, emptying pages of each in turn,
+ * grow a run in every one of them: the runs together stay within
+ * ST_PURGE_PENDING_PAGES (else a thread that stops there would hold up to
+ * 32 slabs' worth of empty pages until its next housekeeping). */
+TEST(pending_runs_stay_within_their_page_limit)
+{
+    enum { SIZE = 13312, SLABS = 30 }; /* fewer slabs than runs: every run grows */
+    size_t cap = st_class_table[st_sizeclass_of(SIZE)].capacity, n = SLABS * cap, most = 0;
+    void **p = malloc(n * sizeof(void *));
+    REQUIRE(p != NULL);
+    strata_free(strata_malloc(1)); /* make the heap */
+    st_theap *h = this_heap();
+    for (size_t i = 0; i < n; i++) {
+        p[i] = strata_malloc(SIZE);
+        REQUIRE(p[i] != NULL);
+        memset(p[i], 0x33, SIZE);
+    }
+    /* slab j holds p[j * cap ...] (a fresh class fills its slabs in turn);
+     * its first half freed makes it sparse, then round the slabs one
+     * block at a time, in address order in each, the last block kept */
+    for (size_t j = 0; j < SLABS; j++)
+        for (size_t k = 0; k < cap / 2; k++)
+            strata_free(p[j * cap + k]), p[j * cap + k] = NULL;
+    uint64_t calls = h->purges;
+    for (size_t k = cap / 2; k + 1 < cap; k++)
+        for (size_t j = 0; j < SLABS; j++) {
+            strata_free(p[j * cap + k]);
+            p[j * cap + k] = NULL;
+            most = ST_MAX(most, h->pending_pages);
+        }
+    printf("  %zu objects a slab: at most %zu pages pending (limit %u), %llu madvise calls\n", cap,
+           most, ST_PURGE_PENDING_PAGES, (unsigned long long)(h->purges - calls));
+    CHECK(most > ST_PURGE_PENDING_PAGES * 3 / 4); /* reached the limit, which held */
+    CHECK(most <= ST_PURGE_PENDING_PAGES);
+    CHECK_EQ(st_theap_check(h), 0);
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != NULL) {
+            CHECK(head_intact(p[i], SIZE, 0x33));
+            strata_free(p[i]);
+        }
+    CHECK_EQ(st_theap_check(h), 0);
+    free(p);
+}
