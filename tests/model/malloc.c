@@ -176,6 +176,20 @@ TEST(random_steps_keep_every_invariant)
     CHECK_EQ(st.live_bytes, 0);
 }
 
+/* n blocks of `size` bytes filled with `byte`, in an array of the C
+ * library's (its free releases it); NULL if any allocation failed. */
+static unsigned char **filled_blocks(size_t n, size_t size, int byte)
+{
+    unsigned char **p = malloc(n * sizeof(*p));
+    for (size_t i = 0; p != NULL && i < n; i++) {
+        p[i] = strata_malloc(size);
+        if (p[i] == NULL)
+            return NULL;
+        memset(p[i], byte, size);
+    }
+    return p;
+}
+
 /* Blocks of one size, all but one in 64 freed in address order (the
  * order they were allocated in): the pages the frees empty in a sparse
  * slab wait in pending runs and go back with one madvise per run, not
@@ -184,15 +198,9 @@ TEST(random_steps_keep_every_invariant)
 static void pending_runs(size_t size)
 {
     size_t n = 8 * 1024 * KIB / size, kept = 0, most_pending = 0;
-    unsigned char **p = malloc(n * sizeof(*p));
+    unsigned char **p = filled_blocks(n, size, 0x11);
     REQUIRE(p != NULL);
-    strata_free(strata_malloc(1)); /* make the heap */
     st_theap *h = this_heap();
-    for (size_t i = 0; i < n; i++) {
-        p[i] = strata_malloc(size);
-        REQUIRE(p[i] != NULL);
-        memset(p[i], 0x11, size);
-    }
     uint64_t calls = h->purges, bytes = h->purged_bytes;
     for (size_t i = 0; i < n; i++) {
         if (i % 64 == 0) {
@@ -248,15 +256,9 @@ TEST(pending_runs_stay_within_their_page_limit)
 {
     enum { SIZE = 13312, SLABS = 30 }; /* fewer slabs than runs: every run grows */
     size_t cap = st_class_table[st_sizeclass_of(SIZE)].capacity, n = SLABS * cap, most = 0;
-    void **p = malloc(n * sizeof(void *));
+    unsigned char **p = filled_blocks(n, SIZE, 0x33);
     REQUIRE(p != NULL);
-    strata_free(strata_malloc(1)); /* make the heap */
     st_theap *h = this_heap();
-    for (size_t i = 0; i < n; i++) {
-        p[i] = strata_malloc(SIZE);
-        REQUIRE(p[i] != NULL);
-        memset(p[i], 0x33, SIZE);
-    }
     /* slab j holds p[j * cap ...] (a fresh class fills its slabs in turn);
      * its first half freed makes it sparse, then round the slabs one
      * block at a time, in address order in each, the last block kept */
