@@ -181,6 +181,7 @@ TEST(random_steps_keep_every_invariant)
 static unsigned char **filled_blocks(size_t n, size_t size, int byte)
 {
     unsigned char **p = malloc(n * sizeof(*p));
+    strata_malloc_trim(0); /* no kept blocks or half-used slabs of earlier tests */
     for (size_t i = 0; p != NULL && i < n; i++) {
         p[i] = strata_malloc(size);
         if (p[i] == NULL)
