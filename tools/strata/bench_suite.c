@@ -379,7 +379,9 @@ static void prepare_real(struct bench_job *job, const char *tmpdir, const char *
     if (sqlite) {
         snprintf(job->argbuf, sizeof(job->argbuf), "-batch -bail");
     } else {
-        snprintf(job->argbuf, sizeof(job->argbuf), "-I %s %s", input, param);
+        /* -S (no site packages) rather than -I, which would ignore
+         * PYTHONMALLOC along with every other PYTHON* variable */
+        snprintf(job->argbuf, sizeof(job->argbuf), "-S %s %s", input, param);
         job->env = "PYTHONMALLOC=malloc";
     }
     split_args(job, 1);
