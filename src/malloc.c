@@ -20,6 +20,7 @@
  * makes or adopts its heap and publishes it in TLS before anything that
  * may allocate (pthread_setspecific, atexit) runs.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -149,6 +150,46 @@ static st_theap *thread_heap(void)
     st_theap *h = tls_successor_of != NULL ? st_theap_acquire(tls_successor_of) : NULL;
     tls_successor_of = NULL;
     return own_heap(h != NULL ? h : st_theap_acquire(NULL));
+}
+
+/* ---- waiting for another thread ------------------------------------------------ */
+
+/* The C library's pthread_join. libstrata.so defines its own (below): the
+ * next one in the lookup order. */
+static int real_join(pthread_t t, void **ret)
+{
+#ifdef STRATA_STANDARD_NAMES
+    static int (*next)(pthread_t, void **); /* atomic */
+    int (*join)(pthread_t, void **) = __atomic_load_n(&next, __ATOMIC_RELAXED);
+    if (join == NULL) {
+        join = (int (*)(pthread_t, void **))dlsym(RTLD_NEXT, "pthread_join");
+        if (join == NULL)
+            st_malloc_fault("pthread_join not found", NULL);
+        __atomic_store_n(&next, join, __ATOMIC_RELAXED);
+    }
+    return join(t, ret);
+#else
+    return pthread_join(t, ret);
+#endif
+}
+
+static void unpark(void *h) { st_theap_unpark(h); }
+
+/* pthread_join with the calling thread's heap parked while it waits: a
+ * main thread that allocated, started workers and waits for them would
+ * otherwise hold everything they free of its blocks, which only its own
+ * allocations take in. Unparked also when the wait is cancelled. */
+int st_malloc_parked_join(pthread_t t, void **ret)
+{
+    st_theap *h = tls_heap;
+    if (h == &st_empty_heap || tls_exiting)
+        return real_join(t, ret);
+    st_theap_park(h);
+    int r;
+    pthread_cleanup_push(unpark, h);
+    r = real_join(t, ret);
+    pthread_cleanup_pop(1);
+    return r;
 }
 
 void st_malloc_flush_thread(void)
@@ -547,4 +588,8 @@ __attribute__((visibility("default"))) struct mallinfo mallinfo(void)
     return strata_mallinfo();
 }
 __attribute__((visibility("default"))) void malloc_stats(void) { strata_malloc_stats_print(); }
+__attribute__((visibility("default"))) int pthread_join(pthread_t t, void **ret)
+{
+    return st_malloc_parked_join(t, ret);
+}
 #endif

@@ -639,16 +639,18 @@ void st_theap_free_medium(st_theap *h, st_segment *seg, void *p, uintptr_t entry
 
 /* ---- remote frees --------------------------------------------------------------- */
 
-/* Blocks freed into a heap whose thread is gone: nobody would take them
- * in until a new thread adopts the heap, so the freeing thread does it,
- * holding the registry lock as the owner's stand-in (adoption takes the
- * same lock). When the lock is busy the blocks wait: the adopter, or the
- * next decay of an active heap (housekeep_abandoned), takes them in. */
+/* Blocks freed into a heap whose thread is gone, or parked in
+ * pthread_join: nobody would take them in until a new thread adopts the
+ * heap or its thread returns, so the freeing thread does it, holding the
+ * registry lock as the owner's stand-in (adoption and unparking take the
+ * same lock). When the lock is busy the blocks wait: the adopter, the
+ * returning owner, or (abandoned heaps) the next decay of an active heap
+ * (housekeep_abandoned) takes them in. */
 static void reclaim(st_theap *h)
 {
     if (pthread_mutex_trylock(&registry_lock) != 0)
         return;
-    if (h->state == ST_HEAP_ABANDONED) {
+    if (h->state == ST_HEAP_ABANDONED || h->state == ST_HEAP_PARKED) {
         st_theap_collect(h);
         st_theap_purge_pending(h); /* no owner will extend its runs */
         st_theap_housekeep(h, false);
@@ -704,11 +706,14 @@ void st_theap_remote_flush(st_remote_batch *b)
     void *old = __atomic_load_n(&owner->remote, __ATOMIC_RELAXED);
     do
         last[CARRIER_LINK] = old;
-    while (!__atomic_compare_exchange_n(&owner->remote, &old, first, true, __ATOMIC_RELEASE,
+    while (!__atomic_compare_exchange_n(&owner->remote, &old, first, true, __ATOMIC_ACQ_REL,
                                         __ATOMIC_RELAXED));
+    /* (acquire too: a push after a parking owner's take-in then sees
+     * the state it stored before, st_theap_park) */
     __atomic_fetch_add(&owner->remote_frees, b->count, __ATOMIC_RELAXED);
     b->count = 0;
-    if (__atomic_load_n(&owner->state, __ATOMIC_ACQUIRE) == ST_HEAP_ABANDONED)
+    uint32_t state = __atomic_load_n(&owner->state, __ATOMIC_ACQUIRE);
+    if (state == ST_HEAP_ABANDONED || state == ST_HEAP_PARKED)
         reclaim(owner);
 }
 
@@ -826,7 +831,7 @@ void st_theap_flush_kept(st_theap *h)
 
 void st_theap_collect(st_theap *h)
 {
-    void **carrier = __atomic_exchange_n(&h->remote, NULL, __ATOMIC_ACQUIRE);
+    void **carrier = __atomic_exchange_n(&h->remote, NULL, __ATOMIC_ACQ_REL);
     while (carrier != NULL)
         carrier = take_carrier(h, carrier);
 }
@@ -1068,6 +1073,26 @@ void st_theap_abandon(st_theap *h)
     pthread_mutex_unlock(&registry_lock);
 }
 
+/* Under the registry lock, which a thread standing in for the owner
+ * (reclaim) holds throughout: once unparked, the heap is its owner's
+ * alone again. */
+void st_theap_park(st_theap *h)
+{
+    pthread_mutex_lock(&registry_lock);
+    __atomic_store_n(&h->state, ST_HEAP_PARKED, __ATOMIC_RELEASE);
+    /* what was handed over before the state said so: nobody else will */
+    st_theap_collect(h);
+    st_theap_purge_pending(h);
+    pthread_mutex_unlock(&registry_lock);
+}
+
+void st_theap_unpark(st_theap *h)
+{
+    pthread_mutex_lock(&registry_lock);
+    __atomic_store_n(&h->state, ST_HEAP_ACTIVE, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&registry_lock);
+}
+
 void st_theap_counters(uint64_t *abandoned, uint64_t *adopted)
 {
     pthread_mutex_lock(&registry_lock);
@@ -1099,7 +1124,8 @@ void st_theap_after_fork_child(st_theap *self, st_theap *shared)
     pthread_mutex_init(&registry_lock, NULL);
     pthread_mutex_init(&segments_lock, NULL);
     for (st_theap *h = all_heaps; h != NULL; h = h->next_all)
-        if (h != self && h != shared && h->state == ST_HEAP_ACTIVE) {
+        if (h != self && h != shared &&
+            (h->state == ST_HEAP_ACTIVE || h->state == ST_HEAP_PARKED)) {
             h->state = ST_HEAP_ORPHANED;
             active_heaps--;
         }

@@ -25,6 +25,8 @@
 #ifndef ST_THEAP_H
 #define ST_THEAP_H
 
+#include <pthread.h>
+
 #include "debug.h"
 #include "segment.h"
 #include "sizeclass.h"
@@ -36,8 +38,11 @@
 #define ST_PURGE_PENDING_PAGES 256u     /* … and their pages at most (1 MiB) */
 
 /* A heap's state: its thread's; left by an exiting thread, to be adopted;
- * or, in a forked child, another thread's of the parent (never touched). */
-enum { ST_HEAP_ACTIVE = 1, ST_HEAP_ABANDONED = 2, ST_HEAP_ORPHANED = 3 };
+ * in a forked child, another thread's of the parent (never touched); or
+ * parked: its thread waits in pthread_join, and threads that free its
+ * blocks take them in meanwhile, as for an abandoned heap (nobody adopts
+ * it). */
+enum { ST_HEAP_ACTIVE = 1, ST_HEAP_ABANDONED = 2, ST_HEAP_ORPHANED = 3, ST_HEAP_PARKED = 4 };
 
 #define ST_KEPT_MAX 15                   /* blocks a class's kept stack holds at most */
 #define ST_KEPT_BYTES ((size_t)32 << 10) /* … and bytes, unless one block is more */
@@ -121,6 +126,13 @@ ST_HIDDEN void st_theap_configure(uint64_t decay_ms, size_t retain_pages);
 ST_HIDDEN st_theap *st_theap_acquire(st_theap *want);
 /* Leave the heap for adoption (its thread is exiting). */
 ST_HIDDEN void st_theap_abandon(st_theap *h);
+/* Park the calling thread's heap while it waits for another thread, and
+ * take it back (once no other thread is taking blocks in for it). */
+ST_HIDDEN void st_theap_park(st_theap *h);
+ST_HIDDEN void st_theap_unpark(st_theap *h);
+/* pthread_join with the calling thread's heap parked meanwhile (malloc.c;
+ * libstrata.so's pthread_join). */
+ST_HIDDEN int st_malloc_parked_join(pthread_t t, void **ret);
 
 /* Slow paths of malloc: an object of class c, n pages of a medium block
  * (aligned to `align` when above a page); NULL when out of memory. */

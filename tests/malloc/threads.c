@@ -24,6 +24,7 @@
 
 #include "strata/malloc.h"
 #include "test.h"
+#include "theap.h"
 
 #define KIB ((size_t)1024)
 #define MIB ((size_t)1024 * 1024)
@@ -395,6 +396,54 @@ TEST(remote_frees_in_batches_of_every_shape)
             check_free(&items[i], "owner");
     }
     CHECK_EQ(atomic_load(&errors), 0);
+    free(items);
+}
+
+/* ---- a thread waiting in pthread_join parks its heap ----------------------------- */
+
+/* libstrata.so's pthread_join is st_malloc_parked_join: while the calling
+ * thread waits, the blocks other threads free of its heap are taken in by
+ * them, not left until it next allocates. With the C library's
+ * pthread_join (what a program that links the static library gets) they
+ * wait on its list. */
+static void free_while_joining(item *items, size_t n, bool parked)
+{
+    for (size_t i = 0; i < n; i++) {
+        items[i].size = 200;
+        items[i].tag = TAG(4, i);
+        items[i].p = strata_malloc(200);
+        REQUIRE(items[i].p != NULL);
+        fill(items[i].p, 200, items[i].tag);
+    }
+    chunk c = {items, n};
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, free_chunk, &c) == 0);
+    REQUIRE((parked ? st_malloc_parked_join(t, NULL) : pthread_join(t, NULL)) == 0);
+}
+
+TEST(blocks_freed_while_their_owner_waits_in_join_are_taken_in)
+{
+    enum { N = 20000 };
+    item *items = malloc(N * sizeof(item));
+    REQUIRE(items != NULL);
+    atomic_store(&errors, 0);
+    strata_malloc_trim(0);
+    size_t base = stats().live_bytes;
+    free_while_joining(items, N, true);
+    size_t parked = stats().live_bytes;
+    void *p = strata_malloc(200); /* the heap is its thread's again */
+    REQUIRE(p != NULL);
+    strata_free(p);
+    strata_malloc_trim(0);
+    free_while_joining(items, N, false);
+    size_t plain = stats().live_bytes;
+    printf("  live bytes after %d blocks of 200 were freed by the joined thread: %zu with the "
+           "heap parked, %zu without (%zu before)\n",
+           N, parked, plain, base);
+    CHECK(parked <= base);
+    CHECK(plain >= base + (size_t)N * 200); /* the control: without parking they wait */
+    CHECK_EQ(atomic_load(&errors), 0);
+    strata_malloc_trim(0);
     free(items);
 }
 
