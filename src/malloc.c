@@ -38,6 +38,9 @@ static __thread st_theap *tls_heap __attribute__((tls_model("initial-exec"))) = 
 static __thread bool tls_exiting __attribute__((tls_model("initial-exec")));
 static __thread st_remote_batch tls_batch __attribute__((tls_model("initial-exec")));
 static __thread bool tls_exit_hooked __attribute__((tls_model("initial-exec")));
+/* In pthread_join with its heap parked: the thread uses no heap of its
+ * own meanwhile (st_malloc_parked_join). */
+static __thread bool tls_parked __attribute__((tls_model("initial-exec")));
 /* An abandoned heap whose block this thread freed before it had a heap:
  * the one to adopt at its first allocation (see note_successor). */
 static __thread st_theap *tls_successor_of __attribute__((tls_model("initial-exec")));
@@ -145,8 +148,8 @@ static st_theap *thread_heap(void)
 {
     if (ST_UNLIKELY(!__atomic_load_n(&initialized, __ATOMIC_ACQUIRE)))
         init();
-    if (tls_heap != &st_empty_heap || tls_exiting)
-        return tls_exiting ? NULL : tls_heap;
+    if (tls_heap != &st_empty_heap || tls_exiting || tls_parked)
+        return tls_exiting || tls_parked ? NULL : tls_heap;
     st_theap *h = tls_successor_of != NULL ? st_theap_acquire(tls_successor_of) : NULL;
     tls_successor_of = NULL;
     return own_heap(h != NULL ? h : st_theap_acquire(NULL));
@@ -154,40 +157,59 @@ static st_theap *thread_heap(void)
 
 /* ---- waiting for another thread ------------------------------------------------ */
 
+typedef int (*join_fn)(pthread_t, void **);
+
 /* The C library's pthread_join. libstrata.so defines its own (below): the
  * next one in the lookup order. */
-static int real_join(pthread_t t, void **ret)
+static join_fn c_library_join(void)
 {
 #ifdef STRATA_STANDARD_NAMES
-    static int (*next)(pthread_t, void **); /* atomic */
-    int (*join)(pthread_t, void **) = __atomic_load_n(&next, __ATOMIC_RELAXED);
+    static join_fn next; /* atomic */
+    join_fn join = __atomic_load_n(&next, __ATOMIC_RELAXED);
     if (join == NULL) {
-        join = (int (*)(pthread_t, void **))dlsym(RTLD_NEXT, "pthread_join");
+        join = (join_fn)dlsym(RTLD_NEXT, "pthread_join");
         if (join == NULL)
             st_malloc_fault("pthread_join not found", NULL);
         __atomic_store_n(&next, join, __ATOMIC_RELAXED);
     }
-    return join(t, ret);
+    return join;
 #else
-    return pthread_join(t, ret);
+    return pthread_join;
 #endif
 }
 
-static void unpark(void *h) { st_theap_unpark(h); }
+/* The thread's heap is its own again: first its batch goes out (its own
+ * blocks among them, taken in while the heap is still parked). */
+static void unpark(void *h)
+{
+    st_theap_remote_flush(&tls_batch);
+    st_theap_unpark(h);
+    tls_parked = false;
+    tls_heap = h;
+}
 
 /* pthread_join with the calling thread's heap parked while it waits: a
  * main thread that allocated, started workers and waits for them would
  * otherwise hold everything they free of its blocks, which only its own
- * allocations take in. Unparked also when the wait is cancelled. */
+ * allocations take in. Parked, the heap may be in other threads' hands
+ * (reclaim), so the thread itself leaves it alone: the C library frees
+ * inside pthread_join (the joined thread's TLS vector, which the joiner
+ * allocated), and those frees go through the heap's remote list like
+ * anyone's, an allocation to the shared heap. The C library's function is
+ * looked up before the heap is parked: dlsym allocates and frees too.
+ * Unparked also when the wait is cancelled. */
 int st_malloc_parked_join(pthread_t t, void **ret)
 {
     st_theap *h = tls_heap;
     if (h == &st_empty_heap || tls_exiting)
-        return real_join(t, ret);
+        return c_library_join()(t, ret);
+    c_library_join(); /* (its lookup, done once: the call below finds it done) */
     st_theap_park(h);
+    tls_heap = &st_empty_heap;
+    tls_parked = true;
     int r;
     pthread_cleanup_push(unpark, h);
-    r = real_join(t, ret);
+    r = c_library_join()(t, ret);
     pthread_cleanup_pop(1);
     return r;
 }

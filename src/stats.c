@@ -93,10 +93,11 @@ static void walk_all(walk *w)
     st_malloc_flush_thread();
     st_theap_lock_all();
     for (st_theap *h = st_theap_first(); h != NULL; h = h->next_all) {
-        /* blocks freed into a heap whose thread is gone wait on its list
-         * when the freeing thread found the registry busy: under its lock
-         * we stand in for the owner, so they count as freed */
-        if (h->state == ST_HEAP_ABANDONED) {
+        /* blocks freed into a heap whose thread is gone (or waits in
+         * pthread_join) wait on its list when the freeing thread found the
+         * registry busy: under its lock we stand in for the owner, so they
+         * count as freed */
+        if (h->state == ST_HEAP_ABANDONED || h->state == ST_HEAP_PARKED) {
             st_theap_collect(h);
             st_theap_purge_pending(h);
         }
