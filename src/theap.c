@@ -1093,6 +1093,16 @@ void st_theap_unpark(st_theap *h)
     pthread_mutex_unlock(&registry_lock);
 }
 
+unsigned st_theap_count_in_state(uint32_t state)
+{
+    unsigned n = 0;
+    pthread_mutex_lock(&registry_lock);
+    for (st_theap *h = all_heaps; h != NULL; h = h->next_all)
+        n += __atomic_load_n(&h->state, __ATOMIC_RELAXED) == state;
+    pthread_mutex_unlock(&registry_lock);
+    return n;
+}
+
 void st_theap_counters(uint64_t *abandoned, uint64_t *adopted)
 {
     pthread_mutex_lock(&registry_lock);

@@ -181,6 +181,8 @@ ST_HIDDEN int st_theap_check(st_theap *h);
 ST_HIDDEN void st_theap_lock_all(void);
 ST_HIDDEN void st_theap_unlock_all(void);
 ST_HIDDEN st_theap *st_theap_first(void); /* then h->next_all */
+/* Heaps in `state` now (ST_HEAP_ACTIVE, …). */
+ST_HIDDEN unsigned st_theap_count_in_state(uint32_t state);
 /* Heaps abandoned and adopted since the start. */
 ST_HIDDEN void st_theap_counters(uint64_t *abandoned, uint64_t *adopted);
 /* In a forked child: every active heap but `self` and `shared` (the heap

@@ -359,30 +359,20 @@ static void *allocate_then_exit(void *unused)
     return NULL;
 }
 
-static int active_heap_count(void)
-{
-    int n = 0;
-    st_theap_lock_all();
-    for (st_theap *h = st_theap_first(); h != NULL; h = h->next_all)
-        n += h->state == ST_HEAP_ACTIVE;
-    st_theap_unlock_all();
-    return n;
-}
-
 TEST(shared_heap_stays_shared_in_a_child)
 {
     strata_free(strata_malloc(1)); /* strata's key is made before ours */
     REQUIRE(pthread_key_create(&late_key, allocate_late) == 0);
-    int before = active_heap_count();
+    int before = (int)st_theap_count_in_state(ST_HEAP_ACTIVE);
     pthread_t t;
     REQUIRE(pthread_create(&t, NULL, allocate_then_exit, NULL) == 0);
     pthread_join(t, NULL);
-    int after = active_heap_count();
+    int after = (int)st_theap_count_in_state(ST_HEAP_ACTIVE);
     printf("  active heaps %d, %d once an exiting thread allocated\n", before, after);
     REQUIRE(after >= 2); /* the main thread's and the shared one (made now or earlier) */
     pid_t pid = fork();
     if (pid == 0) /* both still active: the shared heap is nobody's to adopt */
-        _exit(active_heap_count() == after ? 0 : 1);
+        _exit((int)st_theap_count_in_state(ST_HEAP_ACTIVE) == after ? 0 : 1);
     int status = 0;
     REQUIRE(pid > 0 && waitpid(pid, &status, 0) == pid);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);

@@ -18,16 +18,6 @@
 #include "test.h"
 #include "theap.h"
 
-static int count_parked_heaps(void)
-{
-    int n = 0;
-    st_theap_lock_all();
-    for (st_theap *h = st_theap_first(); h != NULL; h = h->next_all)
-        n += h->state == ST_HEAP_PARKED;
-    st_theap_unlock_all();
-    return n;
-}
-
 /* pthread_join is a cancellation point: a thread cancelled while it
  * waits runs its cleanup handlers, which may allocate, with its heap its
  * own again. */
@@ -37,7 +27,7 @@ static int pipe_fds[2];
 static void count_parked(void *arg)
 {
     (void)arg;
-    parked_in_cleanup = count_parked_heaps();
+    parked_in_cleanup = (int)st_theap_count_in_state(ST_HEAP_PARKED);
     strata_free(strata_malloc(100));
 }
 
@@ -77,7 +67,7 @@ static void *signal_the_joiner(void *arg)
 {
     struct timespec pause = {0, 50 * 1000 * 1000};
     nanosleep(&pause, NULL); /* let it park */
-    parked_seen = count_parked_heaps();
+    parked_seen = (int)st_theap_count_in_state(ST_HEAP_PARKED);
     pthread_kill(main_thread, SIGUSR1);
     nanosleep(&pause, NULL);
     return arg;
@@ -100,7 +90,7 @@ TEST(a_parked_thread_leaves_its_heap_alone)
     REQUIRE(block_in_handler != NULL);
     CHECK(st_segment_of(block_in_handler)->owner != mine);
     strata_free(block_in_handler);
-    CHECK_EQ(count_parked_heaps(), 0);
+    CHECK_EQ((int)st_theap_count_in_state(ST_HEAP_PARKED), 0);
     CHECK_EQ(st_theap_check(mine), 0);
 }
 
@@ -112,7 +102,7 @@ TEST(a_join_cancelled_while_parked_unparks)
     REQUIRE(pthread_create(&joiner, NULL, join_and_get_cancelled, &sleeper) == 0);
     struct timespec pause = {0, 50 * 1000 * 1000};
     nanosleep(&pause, NULL); /* let it park */
-    CHECK_EQ(count_parked_heaps(), 1);
+    CHECK_EQ((int)st_theap_count_in_state(ST_HEAP_PARKED), 1);
     pthread_cancel(joiner);
     void *result = NULL;
     pthread_join(joiner, &result);

@@ -128,6 +128,17 @@ static bool new_item(item *it, uint64_t *rng, uint64_t tag)
     return true;
 }
 
+/* A block of `size` bytes filled with its tag; false if malloc failed. */
+static bool sized_item(item *it, size_t size, uint64_t tag)
+{
+    it->size = size;
+    it->tag = tag;
+    it->p = strata_malloc(size);
+    if (it->p != NULL)
+        fill(it->p, size, tag);
+    return it->p != NULL;
+}
+
 /* Verify and free a block; false (and a message) if it was overwritten. */
 static bool check_free(item *it, const char *who)
 {
@@ -295,13 +306,8 @@ TEST(concurrent_remote_frees_of_one_owner)
     strata_malloc_stats before = stats();
     for (int round = 0; round < 3; round++) {
         /* Two size classes, interleaved, so slabs hold both old and new. */
-        for (size_t i = 0; i < n; i++) {
-            items[i].size = i % 2 ? 48 : 200;
-            items[i].tag = TAG(0, i + (size_t)round * n);
-            items[i].p = strata_malloc(items[i].size);
-            REQUIRE(items[i].p != NULL);
-            fill(items[i].p, items[i].size, items[i].tag);
-        }
+        for (size_t i = 0; i < n; i++)
+            REQUIRE(sized_item(&items[i], i % 2 ? 48 : 200, TAG(0, i + (size_t)round * n)));
         pthread_t t[FREERS];
         chunk c[FREERS];
         for (int k = 0; k < FREERS; k++) {
@@ -327,13 +333,8 @@ TEST(concurrent_remote_frees_of_one_owner)
             check_free(&items[i], "owner");
         /* Everything the freers returned can be handed out again, with no
          * block given twice. */
-        for (size_t i = 0; i < n; i++) {
-            items[i].size = 48;
-            items[i].tag = TAG(1, i);
-            items[i].p = strata_malloc(48);
-            REQUIRE(items[i].p != NULL);
-            fill(items[i].p, 48, items[i].tag);
-        }
+        for (size_t i = 0; i < n; i++)
+            REQUIRE(sized_item(&items[i], 48, TAG(1, i)));
         for (size_t i = 0; i < n; i++)
             check_free(&items[i], "owner, second pass");
     }
@@ -370,13 +371,8 @@ TEST(remote_frees_in_batches_of_every_shape)
         size_t n = counts[shape];
         strata_malloc_trim(0);
         strata_malloc_stats before = stats();
-        for (size_t i = 0; i < n; i++) {
-            items[i].size = shape_size(shape, i);
-            items[i].tag = TAG(2, i);
-            items[i].p = strata_malloc(items[i].size);
-            REQUIRE(items[i].p != NULL);
-            fill(items[i].p, items[i].size, items[i].tag);
-        }
+        for (size_t i = 0; i < n; i++)
+            REQUIRE(sized_item(&items[i], shape_size(shape, i), TAG(2, i)));
         chunk c = {items, n};
         pthread_t t;
         REQUIRE(pthread_create(&t, NULL, free_chunk, &c) == 0);
@@ -386,12 +382,8 @@ TEST(remote_frees_in_batches_of_every_shape)
         printf("  %zu blocks freed by another thread: live bytes %zu before, %zu after\n", n,
                before.live_bytes, after.live_bytes);
         CHECK(after.live_bytes <= before.live_bytes);
-        for (size_t i = 0; i < n; i++) {
-            items[i].tag = TAG(3, i);
-            items[i].p = strata_malloc(items[i].size);
-            REQUIRE(items[i].p != NULL);
-            fill(items[i].p, items[i].size, items[i].tag);
-        }
+        for (size_t i = 0; i < n; i++)
+            REQUIRE(sized_item(&items[i], items[i].size, TAG(3, i)));
         for (size_t i = 0; i < n; i++)
             check_free(&items[i], "owner");
     }
@@ -408,13 +400,8 @@ TEST(remote_frees_in_batches_of_every_shape)
  * wait on its list. */
 static void free_while_joining(item *items, size_t n, bool parked)
 {
-    for (size_t i = 0; i < n; i++) {
-        items[i].size = 200;
-        items[i].tag = TAG(4, i);
-        items[i].p = strata_malloc(200);
-        REQUIRE(items[i].p != NULL);
-        fill(items[i].p, 200, items[i].tag);
-    }
+    for (size_t i = 0; i < n; i++)
+        REQUIRE(sized_item(&items[i], 200, TAG(4, i)));
     chunk c = {items, n};
     pthread_t t;
     REQUIRE(pthread_create(&t, NULL, free_chunk, &c) == 0);
