@@ -9,6 +9,16 @@
 
 #include <errno.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef SYS_process_madvise
+#define SYS_process_madvise 440
+#endif
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+#define PIDFD_SELF_PROCESS (-10001) /* Linux 6.15: the calling process, no descriptor */
 
 void *st_os_map_aligned(size_t size, size_t align)
 {
@@ -40,6 +50,51 @@ void *st_os_map_aligned(size_t size, size_t align)
 bool st_os_unmap(void *addr, size_t size) { return munmap(addr, size) == 0; }
 
 bool st_os_purge(void *addr, size_t size) { return madvise(addr, size, MADV_DONTNEED) == 0; }
+
+/* 0 once the kernel refused a vector (too old, or a filter forbids the
+ * call): one madvise a range from then on. */
+static int vector_purge = 1; /* atomic */
+
+void st_os_batch_flush(st_os_batch *b)
+{
+    int saved = errno; /* free() leaves errno alone */
+    if (b->count > 1 && __atomic_load_n(&vector_purge, __ATOMIC_RELAXED)) {
+        long done = syscall(SYS_process_madvise, PIDFD_SELF_PROCESS, b->range, (size_t)b->count,
+                            MADV_DONTNEED, 0u);
+        if (done < 0)
+            __atomic_store_n(&vector_purge, 0, __ATOMIC_RELAXED);
+        if (done == (long)b->bytes)
+            b->count = 0; /* else (an error part-way) again range by range: harmless */
+    }
+    for (unsigned i = 0; i < b->count; i++)
+        madvise(b->range[i].iov_base, b->range[i].iov_len, MADV_DONTNEED);
+    b->count = 0;
+    b->bytes = 0;
+    errno = saved;
+}
+
+bool st_os_batch_vectors(bool on)
+{
+    return __atomic_exchange_n(&vector_purge, on, __ATOMIC_RELAXED) != 0;
+}
+
+void st_os_batch_add(st_os_batch *b, void *addr, size_t size)
+{
+    struct iovec *last = b->count > 0 ? &b->range[b->count - 1] : NULL;
+    if (last != NULL && (char *)last->iov_base + last->iov_len == addr) {
+        last->iov_len += size;
+    } else {
+        if (b->count == ST_OS_BATCH)
+            st_os_batch_flush(b);
+        b->range[b->count++] = (struct iovec){addr, size};
+    }
+    b->bytes += size;
+}
+
+bool st_os_populate(void *addr, size_t size)
+{
+    return madvise(addr, size, MADV_POPULATE_WRITE) == 0;
+}
 
 bool st_os_huge_pages(void *addr, size_t size) { return madvise(addr, size, MADV_HUGEPAGE) == 0; }
 

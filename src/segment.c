@@ -263,8 +263,9 @@ size_t st_segment_free_pages(st_segment *seg, void *run, uint64_t now_ms)
 
 struct purge_walk {
     st_segment *seg;
+    st_os_batch *batch;
     size_t bytes;
-    uint64_t calls;
+    uint64_t ranges;
 };
 
 /* Purge the dirty pages of one free buddy block, in maximal runs. */
@@ -282,19 +283,19 @@ static void purge_block(void *block, size_t size, bool used, void *user)
         size_t j = i;
         while (j < end && ((w->seg->dirty[j / 64] >> (j % 64)) & 1))
             j++;
-        st_os_purge((char *)w->seg + i * ST_PAGE_SIZE, (j - i) * ST_PAGE_SIZE);
+        st_os_batch_add(w->batch, (char *)w->seg + i * ST_PAGE_SIZE, (j - i) * ST_PAGE_SIZE);
         set_bits(w->seg->dirty, i, j - i, false);
         w->bytes += (j - i) * ST_PAGE_SIZE;
-        w->calls++;
+        w->ranges++;
         i = j;
     }
 }
 
-size_t st_segment_purge(st_segment *seg, uint64_t *calls)
+size_t st_segment_purge(st_segment *seg, st_os_batch *b, uint64_t *ranges)
 {
-    struct purge_walk w = {seg, 0, 0};
+    struct purge_walk w = {seg, b, 0, 0};
     strata_buddy_walk(seg->buddy, purge_block, &w);
-    *calls += w.calls;
+    *ranges += w.ranges;
     return w.bytes;
 }
 

@@ -165,8 +165,9 @@ ST_HIDDEN size_t st_segment_run_pages(st_segment *seg, const void *run);
  * whole granule with one slab entry, else 0. */
 ST_HIDDEN void st_segment_set_pages(st_segment *seg, void *run, size_t pages, uintptr_t first,
                                     uintptr_t rest);
-/* Return every dirty free page to the OS; bytes returned, calls counted. */
-ST_HIDDEN size_t st_segment_purge(st_segment *seg, uint64_t *calls);
+/* Return every dirty free page to the OS through the batch (flushed
+ * before the pages are allocated again); bytes returned, ranges counted. */
+ST_HIDDEN size_t st_segment_purge(st_segment *seg, st_os_batch *b, uint64_t *ranges);
 static inline bool st_segment_has_dirty(const st_segment *seg)
 {
     for (size_t i = 0; i < ST_SEGMENT_PAGES / 64; i++)

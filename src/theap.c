@@ -26,6 +26,7 @@
 #define RECYCLED (1u << 11) /* made current again after pages were purged */
 #define PENDING (1u << 12)  /* has a run of empty pages waiting to be purged */
 #define BORROW_CLASSES 2    /* how many classes up borrow() looks */
+#define QUEUE_BYTES ((size_t)1 << 20) /* the purge queue goes once it holds this much */
 enum { CURRENT = 1, PARTIAL = 2, FULL = 3 };
 _Static_assert(ST_SLAB_CURRENT_TAG == CURRENT << STATE_SHIFT, "the fast path knows CURRENT");
 _Static_assert((ST_KEPT_STACK_BYTES & (ST_KEPT_STACK_BYTES - 1)) == 0, "a kept stack's size is a power of two");
@@ -138,6 +139,13 @@ static size_t slab_pages(const st_slab *s) { return s->block_bytes / ST_PAGE_SIZ
 
 /* ---- pages from the heap's segments ---------------------------------------- */
 
+/* Give the queued pages back now (theap.h: before they may be written). */
+static void purge_flush(st_theap *h)
+{
+    if (h->purge_queue.count > 0)
+        st_os_batch_flush(&h->purge_queue);
+}
+
 static void segment_link(st_theap *h, st_segment *seg)
 {
     pthread_mutex_lock(&segments_lock);
@@ -152,6 +160,7 @@ static void segment_link(st_theap *h, st_segment *seg)
 /* Out of the heap's list and back to the segment layer (cached or unmapped). */
 static void segment_drop(st_theap *h, st_segment *seg)
 {
+    purge_flush(h);
     pthread_mutex_lock(&segments_lock);
     if (seg->prev)
         seg->prev->next = seg->next;
@@ -168,6 +177,7 @@ static void *pages_alloc(st_theap *h, size_t pages, bool aligned, st_segment **o
     void *run = NULL;
     st_segment *seg;
     size_t was_dirty = 0;
+    purge_flush(h);
     for (seg = h->segments; seg != NULL; seg = seg->next)
         if ((run = st_segment_alloc_pages(seg, pages, aligned, &was_dirty)) != NULL)
             break;
@@ -185,7 +195,9 @@ static void *pages_alloc(st_theap *h, size_t pages, bool aligned, st_segment **o
 
 static void purge_segment(st_theap *h, st_segment *seg)
 {
-    size_t bytes = st_segment_purge(seg, &h->purges);
+    size_t bytes = st_segment_purge(seg, &h->purge_queue, &h->purges);
+    if (h->purge_queue.bytes >= QUEUE_BYTES)
+        purge_flush(h);
     h->purged_bytes += bytes;
     h->dirty_pages -= ST_MIN(h->dirty_pages, bytes / ST_PAGE_SIZE);
 }
@@ -204,6 +216,7 @@ static void pages_free(st_theap *h, st_segment *seg, void *run)
         for (st_segment *each = h->segments; each != NULL; each = each->next)
             purge_segment(h, each);
         h->dirty_pages = 0;
+        purge_flush(h);
     }
 }
 
@@ -232,22 +245,41 @@ enum page_state {
                   * not resident, so a run of empty pages may take it in */
 };
 
-static enum page_state page_state(const st_slab *s, const st_segment *seg, size_t page)
+static bool page_purged(const st_segment *seg, size_t page)
 {
-    uintptr_t pa = (uintptr_t)seg + page * ST_PAGE_SIZE, base = st_slab_base(s);
-    if (seg->purged[page / 64] & ((uint64_t)1 << (page % 64)))
-        return PAGE_GONE;
-    if (pa + ST_PAGE_SIZE <= base || pa >= base + (uintptr_t)s->capacity * s->size)
-        return PAGE_GONE;
-    unsigned lo = pa <= base ? 0 : (unsigned)((pa - base) / s->size);
-    unsigned hi = (unsigned)ST_MIN((pa + ST_PAGE_SIZE - 1 - base) / s->size, s->capacity - 1u);
-    return range_free(s, lo, hi) ? PAGE_EMPTY : PAGE_IN_USE;
+    return (seg->purged[page / 64] >> (page % 64)) & 1;
 }
 
-/* Purge pages first..last of the segment, one madvise, and mark them. */
+/* Is page `page` (of slab s's segment) padding that no object reaches? */
+static bool page_unused(const st_slab *s, const st_segment *seg, size_t page)
+{
+    uintptr_t pa = (uintptr_t)seg + page * ST_PAGE_SIZE, base = st_slab_base(s);
+    return pa + ST_PAGE_SIZE <= base || pa >= base + (uintptr_t)s->capacity * s->size;
+}
+
+/* Does a live object of slab s touch page `page` (not padding)? */
+static bool page_live(const st_slab *s, const st_segment *seg, size_t page)
+{
+    uintptr_t pa = (uintptr_t)seg + page * ST_PAGE_SIZE, base = st_slab_base(s);
+    unsigned lo = pa <= base ? 0 : (unsigned)((pa - base) / s->size);
+    unsigned hi = (unsigned)ST_MIN((pa + ST_PAGE_SIZE - 1 - base) / s->size, s->capacity - 1u);
+    return !range_free(s, lo, hi);
+}
+
+static enum page_state page_state(const st_slab *s, const st_segment *seg, size_t page)
+{
+    if (page_purged(seg, page) || page_unused(s, seg, page))
+        return PAGE_GONE;
+    return page_live(s, seg, page) ? PAGE_IN_USE : PAGE_EMPTY;
+}
+
+/* Queue pages first..last of the segment for purging and mark them. */
 static void purge_pages(st_theap *h, st_segment *seg, size_t first, size_t last)
 {
-    st_os_purge((char *)seg + first * ST_PAGE_SIZE, (last + 1 - first) * ST_PAGE_SIZE);
+    st_os_batch_add(&h->purge_queue, (char *)seg + first * ST_PAGE_SIZE,
+                    (last + 1 - first) * ST_PAGE_SIZE);
+    if (h->purge_queue.bytes >= QUEUE_BYTES)
+        purge_flush(h);
     for (size_t page = first; page <= last; page++) {
         uint64_t bit = (uint64_t)1 << (page % 64);
         if (!(seg->purged[page / 64] & bit))
@@ -258,7 +290,7 @@ static void purge_pages(st_theap *h, st_segment *seg, size_t first, size_t last)
 }
 
 /* Purge the empty pages among pages lo..hi of slab s (indexes in its
- * segment): one madvise per run of them. */
+ * segment): one range per run of them. */
 static void purge_range(st_theap *h, st_slab *s, size_t lo, size_t hi)
 {
     st_segment *seg = segment_of_slab(s);
@@ -299,75 +331,75 @@ static bool is_sparse(const st_slab *s)
 
 static unsigned pending_pages(const st_purge_run *r) { return r->last + 1 - r->first; }
 
-static unsigned pending_find(const st_theap *h, const st_slab *s)
+/* The newest run of slab s at or before index `from` (a count); at most
+ * `from` if none. */
+static unsigned pending_newest(const st_theap *h, const st_slab *s, unsigned from)
 {
-    unsigned i = 0;
-    while (h->pending[i].slab != s)
-        i++;
-    return i;
+    unsigned i = from;
+    while (i-- > 0)
+        if (h->pending[i].slab == s)
+            return i;
+    return from;
 }
 
 static void pending_drop(st_theap *h, unsigned i)
 {
-    h->pending[i].slab->owner_tag &= ~PENDING;
+    st_slab *s = h->pending[i].slab;
     h->pending_pages -= pending_pages(&h->pending[i]);
     h->pending_runs--;
     memmove(&h->pending[i], &h->pending[i + 1], (h->pending_runs - i) * sizeof(st_purge_run));
+    if (pending_newest(h, s, h->pending_runs) == h->pending_runs)
+        s->owner_tag &= ~PENDING;
 }
 
-/* Purge run i now (what of it is still empty) and drop it. */
-static void pending_purge(st_theap *h, unsigned i)
+/* Purge every pending run (what of it is still empty), and whatever
+ * else is queued, now. */
+void st_theap_purge_pending(st_theap *h)
 {
-    st_purge_run r = h->pending[i];
-    pending_drop(h, i);
-    purge_range(h, r.slab, r.first, r.last);
+    for (unsigned i = 0; i < h->pending_runs; i++) {
+        h->pending[i].slab->owner_tag &= ~PENDING;
+        purge_range(h, h->pending[i].slab, h->pending[i].first, h->pending[i].last);
+    }
+    h->pending_runs = h->pending_pages = 0;
+    purge_flush(h);
 }
 
 /* Slab s is going back to its buddy, or about to be allocated from: its
- * run is dropped, and purged only if it goes (as the pages would have
- * been had the frees that emptied them purged them at once). */
+ * runs are dropped, and queued for purging only if it goes (as the pages
+ * would have been had the frees that emptied them purged them at once). */
 static void pending_forget(st_theap *h, st_slab *s, bool purge)
 {
     if (!(s->owner_tag & PENDING))
         return;
-    unsigned i = pending_find(h, s);
-    if (purge)
-        pending_purge(h, i);
-    else
+    for (unsigned i; (i = pending_newest(h, s, h->pending_runs)) < h->pending_runs;) {
+        if (purge)
+            purge_range(h, s, h->pending[i].first, h->pending[i].last);
         pending_drop(h, i);
+    }
 }
 
-void st_theap_purge_pending(st_theap *h)
-{
-    while (h->pending_runs > 0)
-        pending_purge(h, 0);
-}
-
-/* Pages first..last of slab s just became empty: they join its run if
- * they touch it; else its run goes (it has stopped growing: the frees
- * have moved on) and they start the next. */
+/* Pages first..last of slab s just became empty: they join its newest
+ * run if they touch it; else they start a run of their own. The runs
+ * go to the OS together, in one batch, when ST_PURGE_PENDING of them or
+ * ST_PURGE_PENDING_PAGES pages wait. */
 static void pending_add(st_theap *h, st_slab *s, unsigned first, unsigned last)
 {
-    if (s->owner_tag & PENDING) {
-        unsigned i = pending_find(h, s);
-        st_purge_run *r = &h->pending[i];
-        if (first <= r->last + 1 && last + 1 >= r->first) {
-            h->pending_pages -= pending_pages(r);
-            r->first = ST_MIN(r->first, first);
-            r->last = ST_MAX(r->last, last);
-            h->pending_pages += pending_pages(r);
-            while (h->pending_pages > ST_PURGE_PENDING_PAGES) /* the oldest first */
-                pending_purge(h, 0);
-            return;
-        }
-        pending_purge(h, i);
+    unsigned i = (s->owner_tag & PENDING) ? pending_newest(h, s, h->pending_runs) : h->pending_runs;
+    st_purge_run *r = &h->pending[i];
+    if (i < h->pending_runs && first <= r->last + 1 && last + 1 >= r->first) {
+        h->pending_pages -= pending_pages(r);
+        r->first = ST_MIN(r->first, first);
+        r->last = ST_MAX(r->last, last);
+        h->pending_pages += pending_pages(r);
+    } else {
+        if (h->pending_runs == ST_PURGE_PENDING)
+            st_theap_purge_pending(h);
+        h->pending[h->pending_runs++] = (st_purge_run){s, first, last};
+        h->pending_pages += last + 1 - first;
+        s->owner_tag |= PENDING;
     }
-    while (h->pending_runs > 0 && (h->pending_runs == ST_PURGE_PENDING ||
-                                   h->pending_pages + (last + 1 - first) > ST_PURGE_PENDING_PAGES))
-        pending_purge(h, 0);
-    h->pending[h->pending_runs++] = (st_purge_run){s, first, last};
-    h->pending_pages += last + 1 - first;
-    s->owner_tag |= PENDING;
+    if (h->pending_pages > ST_PURGE_PENDING_PAGES)
+        st_theap_purge_pending(h);
 }
 
 /* A free of object idx left slab s (PARTIAL) sparse. In a process with
@@ -429,15 +461,26 @@ static void slab_release(st_theap *h, st_slab *s)
     pages_free(h, seg, block);
 }
 
-/* The slab's pages may be written again: forget which were purged. */
+/* The slab's pages may be written again: forget which were purged, and
+ * fault them back in with one call. The slab is allocated from until it
+ * is full, so they would all fault in anyway, each on its own. */
 static void make_current(st_theap *h, st_slab *s)
 {
     pending_forget(h, s, false);
+    purge_flush(h);
     if (s->owner_tag & SCANNED) {
         st_segment *seg = segment_of_slab(s);
-        size_t first = (s->block - (uintptr_t)seg) / ST_PAGE_SIZE;
-        for (size_t i = first; i < first + slab_pages(s); i++)
-            seg->purged[i / 64] &= ~((uint64_t)1 << (i % 64));
+        size_t first = slab_first_page(s), lo = SIZE_MAX, hi = 0;
+        for (size_t i = first; i < first + slab_pages(s); i++) {
+            uint64_t bit = (uint64_t)1 << (i % 64);
+            if (seg->purged[i / 64] & bit) {
+                lo = ST_MIN(lo, i);
+                hi = i;
+                seg->purged[i / 64] &= ~bit;
+            }
+        }
+        if (lo <= hi)
+            st_os_populate((char *)seg + lo * ST_PAGE_SIZE, (hi + 1 - lo) * ST_PAGE_SIZE);
         s->owner_tag |= RECYCLED;
     }
     s->owner_tag &= ~SCANNED;
@@ -870,6 +913,7 @@ static void decay_pass(st_theap *h, uint64_t now, bool force)
     }
     if (h->segments == NULL)
         h->dirty_pages = 0;
+    purge_flush(h);
     st_large_decay(now, decay_ms, force);
 }
 
@@ -978,6 +1022,39 @@ static int check_slabs(st_segment *seg, size_t kept[ST_CLASS_COUNT], unsigned *p
     return bad;
 }
 
+/* THEAP-8: is page `page` of seg (one of h's) fit to be in the purge
+ * queue: free in its buddy and not counted dirty, or an empty page of a
+ * slab that is not current, marked purged? */
+static bool queued_page_ok(st_segment *seg, size_t page)
+{
+    uintptr_t tag = seg->pages[page];
+    if (tag == ST_PAGE_FREE)
+        return !((seg->dirty[page / 64] >> (page % 64)) & 1);
+    if (tag < ST_PAGE_SIZE)
+        return false;
+    const st_slab *s = st_page_slab(tag);
+    return slab_state(s) != CURRENT && page_purged(seg, page) &&
+           (page_unused(s, seg, page) || !page_live(s, seg, page));
+}
+
+static int check_queue(const st_theap *h)
+{
+    int bad = 0;
+    for (unsigned i = 0; i < h->purge_queue.count; i++) {
+        char *a = h->purge_queue.range[i].iov_base;
+        st_segment *seg = st_segment_of(a);
+        size_t first = (size_t)(a - (char *)seg) / ST_PAGE_SIZE;
+        size_t n = h->purge_queue.range[i].iov_len / ST_PAGE_SIZE;
+        if (seg->owner != h || n == 0 || first + n > ST_SEGMENT_PAGES) {
+            bad++;
+            continue;
+        }
+        for (size_t page = first; page < first + n; page++)
+            bad += !queued_page_ok(seg, page);
+    }
+    return bad;
+}
+
 int st_theap_check(st_theap *h)
 {
     int bad = 0;
@@ -985,15 +1062,16 @@ int st_theap_check(st_theap *h)
     unsigned pending = 0, pages = 0;
     for (st_segment *seg = h->segments; seg != NULL; seg = seg->next)
         bad += seg->owner == h ? check_slabs(seg, kept, &pending) : 0;
+    unsigned slabs = 0; /* with a run */
     for (unsigned i = 0; i < h->pending_runs; i++) { /* THEAP-7 */
         const st_purge_run *r = &h->pending[i];
+        slabs += pending_newest(h, r->slab, i) == i;
         size_t lo = slab_first_page(r->slab);
         bad += !(r->slab->owner_tag & PENDING) || slab_state(r->slab) == CURRENT ||
-               r->first < lo || r->last < r->first || r->last >= lo + slab_pages(r->slab) ||
-               pending_find(h, r->slab) != i;
+               r->first < lo || r->last < r->first || r->last >= lo + slab_pages(r->slab);
         pages += pending_pages(r);
     }
-    bad += pending != h->pending_runs || pages != h->pending_pages ||
+    bad += pending != slabs || pages != h->pending_pages ||
            pages > ST_PURGE_PENDING_PAGES;
     for (unsigned c = 0; c < ST_CLASS_COUNT; c++) /* THEAP-6: a kept bit per stack entry */
         bad += kept[c] != kept_blocks(h, c);
@@ -1010,7 +1088,7 @@ int st_theap_check(st_theap *h)
     }
     for (st_segment *seg = h->segments; seg != NULL; seg = seg->next) /* THEAP-4 */
         bad += seg->owner != h || st_segment_check(seg) != 0;
-    return bad;
+    return bad + check_queue(h);
 }
 
 /* ---- the registry ----------------------------------------------------------------------- */

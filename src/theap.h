@@ -87,6 +87,12 @@ typedef struct st_theap {
      * process with one active heap, theap.c). */
     st_purge_run pending[ST_PURGE_PENDING];
     unsigned pending_runs, pending_pages;
+    /* Pages on their way back to the OS, given back together (os.h):
+     * empty pages of sparse slabs and free pages of the buddies, none of
+     * which is written until it goes. Flushed before any page is taken
+     * from a buddy, a slab is made current or a segment dropped, and at
+     * the end of housekeeping and of st_theap_purge_pending. */
+    st_os_batch purge_queue;
     uint64_t remote_frees; /* atomic: blocks other threads freed, added per batch */
     struct st_theap *next_all, *next_abandoned;
     /* Blocks of each class its owner freed (up to the class's kept_max;

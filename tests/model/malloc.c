@@ -249,6 +249,41 @@ TEST(pending_runs_purge_in_few_calls_and_spare_reused_pages)
     pending_runs(3000); /* blocks straddle pages */
 }
 
+/* Pages queued for purging go back to the OS before anything takes them
+ * again: a slab emptied with runs pending queues them, and blocks
+ * allocated at once, which may get those very pages, keep what is
+ * written in them when the queue goes. */
+TEST(queued_pages_go_back_before_they_are_reused)
+{
+    enum { SIZE = 3000, MEDIUM = 20 * KIB, MEDIUMS = 256 };
+    size_t cap = st_class_table[st_sizeclass_of(SIZE)].capacity;
+    /* one slab full, then one more block: the first slab is no longer current */
+    unsigned char **p = filled_blocks(cap + 1, SIZE, 0x44), *m[MEDIUMS];
+    REQUIRE(p != NULL);
+    st_theap *h = this_heap();
+    for (size_t i = 0; i < cap; i++) /* in address order: sparse, runs pending, then empty */
+        strata_free(p[i]);
+    printf("  %u ranges (%zu bytes) queued once the slab is gone\n", h->purge_queue.count,
+           h->purge_queue.bytes);
+    REQUIRE(h->purge_queue.count > 0);
+    for (size_t i = 0; i < MEDIUMS; i++) {
+        m[i] = strata_malloc(MEDIUM);
+        REQUIRE(m[i] != NULL);
+        memset(m[i], 0x55, MEDIUM);
+    }
+    CHECK_EQ(st_theap_check(h), 0);
+    st_theap_purge_pending(h); /* the queue goes (if it is still there) */
+    for (size_t i = 0; i < MEDIUMS; i++) {
+        size_t k = 0;
+        while (k < MEDIUM && m[i][k] == 0x55)
+            k++;
+        CHECK_EQ(k, MEDIUM); /* a page given back after the memset reads zero */
+        strata_free(m[i]);
+    }
+    strata_free(p[cap]);
+    free(p);
+}
+
 /* Frees that go round many sparse slabs, emptying pages of each in turn,
  * grow a run in every one of them: the runs together stay within
  * ST_PURGE_PENDING_PAGES (else a thread that stops there would hold up to

@@ -4,6 +4,7 @@
  * damage), segments (4 MiB aligned, header as the buddy's first block, the
  * chunk map, dirty pages and purging) and large blocks (lookup, realloc
  * keeping contents, the chunk map cleared on free). */
+#include <errno.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <string.h>
@@ -137,6 +138,52 @@ TEST(bitmap_slab_against_a_model)
     free(block);
 }
 
+/* A batch of ranges: adjacent ones merge, a full batch goes out before
+ * the next range, and a flush gives back every range (the pages read as
+ * zero) and nothing else, leaving errno alone. */
+static void purge_batch(void)
+{
+    enum { PAGES = 3 * ST_OS_BATCH + 8 };
+    unsigned char *m = st_os_map_aligned(PAGES * ST_PAGE_SIZE, ST_PAGE_SIZE);
+    REQUIRE(m != NULL);
+    memset(m, 0x5a, PAGES * ST_PAGE_SIZE);
+    st_os_batch b = {0};
+    st_os_batch_add(&b, m, ST_PAGE_SIZE);
+    st_os_batch_add(&b, m + ST_PAGE_SIZE, ST_PAGE_SIZE); /* adjacent: one range */
+    CHECK_EQ(b.count, 1);
+    CHECK_EQ(b.bytes, 2 * ST_PAGE_SIZE);
+    /* every third page from page 3 on: more ranges than a batch holds */
+    size_t added = 0;
+    for (size_t page = 3; page < PAGES; page += 3, added++)
+        st_os_batch_add(&b, m + page * ST_PAGE_SIZE, ST_PAGE_SIZE);
+    CHECK(added + 1 > ST_OS_BATCH);
+    CHECK_EQ(b.count, (added + 1) % ST_OS_BATCH == 0 ? ST_OS_BATCH : (added + 1) % ST_OS_BATCH);
+    CHECK_EQ(m[0], 0); /* the first batch went out when it was full */
+    errno = 1234;
+    st_os_batch_flush(&b);
+    CHECK_EQ(errno, 1234);
+    CHECK_EQ(b.count, 0);
+    CHECK_EQ(b.bytes, 0);
+    for (size_t page = 0; page < PAGES; page++) {
+        bool purged = page < 2 || (page >= 3 && page % 3 == 0);
+        unsigned char want = purged ? 0 : 0x5a;
+        if (m[page * ST_PAGE_SIZE] != want || m[page * ST_PAGE_SIZE + ST_PAGE_SIZE - 1] != want) {
+            fprintf(stderr, "  page %zu: %#x, want %#x\n", page, m[page * ST_PAGE_SIZE], want);
+            CHECK(false);
+        }
+    }
+    st_os_batch_flush(&b); /* empty: nothing happens */
+    st_os_unmap(m, PAGES * ST_PAGE_SIZE);
+}
+
+TEST(purge_batch_gives_back_its_ranges_and_nothing_else)
+{
+    purge_batch(); /* with one call a batch where the kernel can */
+    bool was = st_os_batch_vectors(false);
+    purge_batch(); /* with one madvise a range */
+    st_os_batch_vectors(was);
+}
+
 TEST(segment_is_aligned_and_found_from_any_address)
 {
     st_segment *seg = st_segment_new(NULL);
@@ -195,9 +242,15 @@ TEST(segment_pages_dirty_purge_and_reuse)
     memset(aligned, 7, 16 * ST_PAGE_SIZE);
     CHECK_EQ(st_segment_free_pages(seg, aligned, 0), 16);
     CHECK(st_segment_has_dirty(seg));
-    uint64_t calls = 0;
-    CHECK_EQ(st_segment_purge(seg, &calls), 16 * ST_PAGE_SIZE);
-    CHECK(calls >= 1);
+    uint64_t ranges = 0;
+    st_os_batch batch = {0};
+    CHECK_EQ(st_segment_purge(seg, &batch, &ranges), 16 * ST_PAGE_SIZE);
+    CHECK_EQ(ranges, 1);
+    CHECK_EQ(batch.count, 1);
+    CHECK_EQ(batch.bytes, 16 * ST_PAGE_SIZE);
+    CHECK(aligned[100] == 7); /* queued, not given back yet */
+    st_os_batch_flush(&batch);
+    CHECK_EQ(batch.count, 0);
     CHECK(!st_segment_has_dirty(seg));
     CHECK(aligned[100] == 0); /* purged pages come back as zeros */
     st_segment_free_pages(seg, exact, 0);
