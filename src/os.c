@@ -91,9 +91,18 @@ void st_os_batch_add(st_os_batch *b, void *addr, size_t size)
     b->bytes += size;
 }
 
+static int can_populate = 1; /* atomic: 0 once the kernel did not know the advice */
+
 bool st_os_populate(void *addr, size_t size)
 {
-    return madvise(addr, size, MADV_POPULATE_WRITE) == 0;
+    if (!__atomic_load_n(&can_populate, __ATOMIC_RELAXED))
+        return false;
+    int saved = errno;
+    bool done = madvise(addr, size, MADV_POPULATE_WRITE) == 0;
+    if (!done && errno == EINVAL)
+        __atomic_store_n(&can_populate, 0, __ATOMIC_RELAXED);
+    errno = saved;
+    return done;
 }
 
 bool st_os_huge_pages(void *addr, size_t size) { return madvise(addr, size, MADV_HUGEPAGE) == 0; }

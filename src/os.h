@@ -41,7 +41,8 @@ ST_HIDDEN void st_os_batch_flush(st_os_batch *b);
  * fallback); returns the previous setting. */
 ST_HIDDEN bool st_os_batch_vectors(bool on);
 /* Fault the pages in now, writable: one call instead of a fault each (a
- * hint: false where the kernel cannot, before Linux 5.14). */
+ * hint: false where the kernel cannot, before Linux 5.14, or is out of
+ * memory; errno is left alone). */
 ST_HIDDEN bool st_os_populate(void *addr, size_t size);
 /* Ask for transparent huge pages over the range (a hint; false if refused). */
 ST_HIDDEN bool st_os_huge_pages(void *addr, size_t size);

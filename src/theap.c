@@ -26,6 +26,7 @@
 #define RECYCLED (1u << 11) /* made current again after pages were purged */
 #define PENDING (1u << 12)  /* has a run of empty pages waiting to be purged */
 #define BORROW_CLASSES 2    /* how many classes up borrow() looks */
+#define POPULATE_CAPACITY 64 /* slabs of at most so many objects are faulted in at once */
 #define QUEUE_BYTES ((size_t)1 << 20) /* the purge queue goes once it holds this much */
 enum { CURRENT = 1, PARTIAL = 2, FULL = 3 };
 _Static_assert(ST_SLAB_CURRENT_TAG == CURRENT << STATE_SHIFT, "the fast path knows CURRENT");
@@ -172,7 +173,8 @@ static void segment_drop(st_theap *h, st_segment *seg)
     pthread_mutex_unlock(&segments_lock);
 }
 
-static void *pages_alloc(st_theap *h, size_t pages, bool aligned, st_segment **out)
+static void *pages_alloc(st_theap *h, size_t pages, bool aligned, st_segment **out,
+                         size_t *resident)
 {
     void *run = NULL;
     st_segment *seg;
@@ -190,6 +192,7 @@ static void *pages_alloc(st_theap *h, size_t pages, bool aligned, st_segment **o
     h->used_pages += st_segment_run_pages(seg, run);
     h->dirty_pages -= ST_MIN(h->dirty_pages, was_dirty);
     *out = seg;
+    *resident = was_dirty;
     return run;
 }
 
@@ -434,13 +437,27 @@ static void purge_sparse_now(st_theap *h, st_slab *s, unsigned idx)
 
 /* ---- slabs ------------------------------------------------------------------ */
 
-static st_slab *slab_new(st_theap *h, unsigned c)
+/* A slab that takes over from one that filled up is written all over
+ * soon: its objects are handed out in turn until it is full too. Pages
+ * of it that are not resident (new, or purged) would fault in one trap
+ * each; they are faulted in at once with one call. Only then: a class
+ * that takes its first slab may never fill it, and the pages of a slab
+ * of many small objects may wait long for their first write. */
+static bool worth_populating(unsigned c, bool filled)
+{
+    return filled && st_class_table[c].capacity <= POPULATE_CAPACITY;
+}
+
+static st_slab *slab_new(st_theap *h, unsigned c, bool filled)
 {
     st_segment *seg;
     size_t pages = (size_t)1 << classes[c].order;
-    void *block = pages_alloc(h, pages, true, &seg);
+    size_t resident;
+    void *block = pages_alloc(h, pages, true, &seg, &resident);
     if (block == NULL)
         return NULL;
+    if (resident < pages && worth_populating(c, filled))
+        st_os_populate(block, pages * ST_PAGE_SIZE);
     st_slab *s = st_segment_slot_take(seg, block, classes[c].layout.desc_bytes);
     st_slab_init_bitmap(s, block, &classes[c].layout);
     s->owner_tag = c;
@@ -461,10 +478,9 @@ static void slab_release(st_theap *h, st_slab *s)
     pages_free(h, seg, block);
 }
 
-/* The slab's pages may be written again: forget which were purged, and
- * fault them back in with one call. The slab is allocated from until it
- * is full, so they would all fault in anyway, each on its own. */
-static void make_current(st_theap *h, st_slab *s)
+/* The slab's pages may be written again: forget which were purged (and
+ * fault them in, if worth_populating). */
+static void make_current(st_theap *h, st_slab *s, bool filled)
 {
     pending_forget(h, s, false);
     purge_flush(h);
@@ -479,7 +495,7 @@ static void make_current(st_theap *h, st_slab *s)
                 seg->purged[i / 64] &= ~bit;
             }
         }
-        if (lo <= hi)
+        if (lo <= hi && worth_populating(slab_class(s), filled))
             st_os_populate((char *)seg + lo * ST_PAGE_SIZE, (hi + 1 - lo) * ST_PAGE_SIZE);
         s->owner_tag |= RECYCLED;
     }
@@ -547,17 +563,18 @@ void *st_theap_alloc_class(st_theap *h, unsigned c)
     s = h->current[c];
     if (s != &st_full_slab && (p = st_slab_take_scan(s)) != NULL)
         return p;
-    if (s != &st_full_slab)
+    bool filled = s != &st_full_slab;
+    if (filled)
         set_state(s, FULL);
     h->current[c] = &st_full_slab;
     s = list_pop(&h->partial[c]);
     if (s == NULL && (p = borrow(h, c)) != NULL)
         return p;
-    if (s == NULL && (s = slab_new(h, c)) == NULL) {
+    if (s == NULL && (s = slab_new(h, c, filled)) == NULL) {
         errno = ENOMEM;
         return NULL;
     }
-    make_current(h, s);
+    make_current(h, s, filled);
     return st_slab_take(s);
 }
 
@@ -636,7 +653,8 @@ void *st_theap_alloc_medium(st_theap *h, size_t size, size_t align)
     if (aligned)
         pages = ST_MAX(pages, align / ST_PAGE_SIZE);
     st_segment *seg;
-    void *run = pages_alloc(h, pages, aligned, &seg);
+    size_t resident;
+    void *run = pages_alloc(h, pages, aligned, &seg, &resident);
     if (run == NULL) {
         errno = ENOMEM;
         return NULL;

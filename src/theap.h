@@ -178,7 +178,7 @@ ST_HIDDEN size_t st_theap_medium_size(st_segment *seg, const void *p);
 ST_HIDDEN void st_theap_collect(st_theap *h);
 ST_HIDDEN void st_theap_housekeep(st_theap *h, bool force);
 
-/* Verify THEAP-1..7 of docs/INVARIANTS.md (and each listed slab's and
+/* Verify THEAP-1..8 of docs/INVARIANTS.md (and each listed slab's and
  * segment's own); 0 or the number of violations. Only the heap's owner
  * may call it. */
 ST_HIDDEN int st_theap_check(st_theap *h);

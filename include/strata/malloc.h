@@ -71,7 +71,7 @@ typedef struct strata_malloc_stats {
     uint64_t remote_frees;  /* blocks freed by a thread other than their owner */
     uint64_t abandoned;     /* heaps left by an exiting thread */
     uint64_t adopted;       /* heaps taken over by a new thread */
-    uint64_t purges;        /* madvise calls that returned free pages */
+    uint64_t purges;        /* ranges of free pages returned to the OS */
     uint64_t purged_bytes;  /* bytes they returned */
 } strata_malloc_stats;
 

@@ -4,12 +4,14 @@
  * calloc, realloc, memalign and free steps over every size range (small
  * classes, the classes above the fast path, medium blocks, large blocks),
  * now and then a malloc_trim, against a reference list of live blocks.
- * Every 64 steps the heap's invariants (THEAP-1..7, with every listed
+ * Every 64 steps the heap's invariants (THEAP-1..8, with every listed
  * slab's and segment's own) and the large blocks' (LARGE-1, 2) must hold;
  * every block keeps the pattern written into it until it is freed, and
  * no two live blocks overlap. At the end everything is freed and the
  * statistics show no live bytes.
  */
+#include <sys/mman.h>
+
 #include "large.h"
 #include "strata/malloc.h"
 #include "test.h"
@@ -281,6 +283,53 @@ TEST(queued_pages_go_back_before_they_are_reused)
         strata_free(m[i]);
     }
     strata_free(p[cap]);
+    free(p);
+}
+
+/* Pages of slab s resident now (mincore). */
+static size_t resident_pages(const st_slab *s)
+{
+    size_t pages = s->block_bytes / ST_PAGE_SIZE, n = 0;
+    unsigned char vec[512];
+    if (pages > sizeof(vec) || mincore((void *)s->block, s->block_bytes, vec) != 0)
+        return SIZE_MAX;
+    for (size_t i = 0; i < pages; i++)
+        n += vec[i] & 1;
+    return n;
+}
+
+/* A class's first slab faults in as it is written; the one that takes
+ * over when it has filled up (objects of 1 KiB and up) is faulted in
+ * whole at once, before anything is written to it. */
+TEST(a_slab_that_takes_over_from_a_full_one_is_faulted_in_at_once)
+{
+    enum { SIZE = 11 * 1024 }; /* a class no other test uses */
+    unsigned c = st_sizeclass_of(SIZE);
+    size_t cap = st_class_table[c].capacity;
+    REQUIRE(cap <= 64);
+    unsigned char **p = malloc((cap + 1) * sizeof(*p));
+    REQUIRE(p != NULL);
+    strata_malloc_trim(0);
+    st_theap *h = this_heap();
+    REQUIRE(h->current[c] == &st_full_slab); /* the class has no slab yet */
+    p[0] = strata_malloc(SIZE);
+    REQUIRE(p[0] != NULL);
+    size_t first = resident_pages(h->current[c]), pages = h->current[c]->block_bytes / ST_PAGE_SIZE;
+    printf("  first slab: %zu of %zu pages resident before any write\n", first, pages);
+    CHECK(first < pages / 2);
+    for (size_t i = 1; i < cap; i++) {
+        p[i] = strata_malloc(SIZE);
+        REQUIRE(p[i] != NULL);
+        memset(p[i], 0x66, SIZE);
+    }
+    p[cap] = strata_malloc(SIZE); /* the slab is full: the next one takes over */
+    REQUIRE(p[cap] != NULL);
+    size_t next = resident_pages(h->current[c]);
+    printf("  next slab: %zu of %zu pages resident before any write\n", next, pages);
+    CHECK_EQ(next, pages);
+    CHECK_EQ(st_theap_check(h), 0);
+    for (size_t i = 0; i <= cap; i++)
+        strata_free(p[i]);
     free(p);
 }
 
