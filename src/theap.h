@@ -13,9 +13,9 @@
  * to its segment's buddy at once, its pages "dirty" until the decay
  * returns them to the OS. In a PARTIAL slab that is at most half
  * live, every page without a live object is returned (madvise) — in a
- * single-threaded process as the frees empty them, one call per run of
- * such pages, else by the decay — which is what keeps a few survivors
- * from pinning whole slabs.
+ * single-threaded process as the frees empty them, in runs of such pages,
+ * else by the decay — which is what keeps a few survivors from pinning
+ * whole slabs. Purges go through a queue and to the OS in batches.
  *
  * Heaps are never freed: an exiting thread's heap is trimmed and
  * abandoned, and the next new thread adopts it whole (blocks others free
@@ -276,7 +276,7 @@ static inline void *st_theap_take_kept(st_theap *h, uintptr_t c)
     return p;
 }
 
-/* Purge h's pending runs of empty pages now. */
+/* Purge h's pending runs of empty pages, and all else queued, now. */
 ST_HIDDEN void st_theap_purge_pending(st_theap *h);
 
 /* Give every kept block back to its slab (housekeeping, stats). */
