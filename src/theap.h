@@ -12,10 +12,10 @@
  * class's list) or FULL (on no list); an empty non-current slab goes back
  * to its segment's buddy at once, its pages "dirty" until the decay
  * returns them to the OS. In a PARTIAL slab that is at most half
- * live, every page without a live object is returned (madvise) — in a
- * single-threaded process as the frees empty them, in runs of such pages,
- * else by the decay — which is what keeps a few survivors from pinning
- * whole slabs. Purges go through a queue and to the OS in batches.
+ * live, every page without a live object is returned (madvise) as the
+ * frees empty them, in runs of such pages — which is what keeps a few
+ * survivors from pinning whole slabs. Purges go through a queue and to
+ * the OS in batches.
  *
  * Heaps are never freed: an exiting thread's heap is trimmed and
  * abandoned, and the next new thread adopts it whole (blocks others free
@@ -82,16 +82,16 @@ typedef struct st_theap {
     size_t dirty_pages; /* free pages not yet purged (an estimate) */
     size_t used_pages;  /* pages of slabs and medium blocks */
     uint64_t purges, purged_bytes;
-    /* Runs of empty pages in sparse slabs, oldest first, one a slab, that
-     * wait for their madvise while the frees emptying them go on (a
-     * process with one active heap, theap.c). */
+    /* Runs of empty pages in sparse slabs, oldest first, that wait for
+     * their madvise while the frees emptying them go on (theap.c). */
     st_purge_run pending[ST_PURGE_PENDING];
     unsigned pending_runs, pending_pages;
     /* Pages on their way back to the OS, given back together (os.h):
      * empty pages of sparse slabs and free pages of the buddies, none of
-     * which is written until it goes. Flushed before any page is taken
-     * from a buddy, a slab is made current or a segment dropped, and at
-     * the end of housekeeping and of st_theap_purge_pending. */
+     * which is written until it goes. Flushed when it is full, when a
+     * page of it is taken from a buddy or belongs to a slab made current
+     * or a segment dropped, and at the end of housekeeping and of
+     * st_theap_purge_pending. */
     st_os_batch purge_queue;
     uint64_t remote_frees; /* atomic: blocks other threads freed, added per batch */
     struct st_theap *next_all, *next_abandoned;
