@@ -9,7 +9,7 @@
  * start is at most 2.5 x the live bytes + 1 MiB (every page without a live
  * block goes back, even inside a slab that still has live blocks), and
  * with 1 in 64 of 256-byte blocks or 1 in 4 of 1-8 KiB blocks kept, the
- * pages without one go back at once; the blocks of a thread that has
+ * pages without one go back at once (with another thread alive too); the blocks of a thread that has
  * exited, freed by the main thread, go back too; and a thread that frees
  * everything it allocated and then idles keeps at most a quarter of it.
  *
@@ -222,8 +222,8 @@ TEST(rss_survivors_one_in_64)
 }
 
 /* Blocks of min..max bytes (about `total` of them), 1 in keep_every kept:
- * in a single-threaded process the pages without a live block go back
- * as the frees empty them, with no decay, no activity and no malloc_trim.
+ * the pages without a live block go back as the frees empty them,
+ * with no decay, no further activity and no malloc_trim.
  * RSS over the start afterwards must be at most `bound_permille` of
  * what was allocated, and at most 2.5 x the live bytes + 1 MiB when
  * `vs_live`. */
@@ -285,6 +285,33 @@ TEST(rss_quarter_live_pages_back_at_once)
 {
     test_seed("quarter live");
     sparse_pages_back_at_once(1 * KIB, 8 * KIB, 4, 64 * MIB, 500, true);
+}
+
+/* The same beside another thread that holds a heap of its own: a
+ * threaded process purges as the frees go too (in batches). */
+static pthread_barrier_t holding;
+
+static void *hold_a_heap(void *unused)
+{
+    (void)unused;
+    void *p = strata_malloc(64);
+    pthread_barrier_wait(&holding); /* the heap is made */
+    pthread_barrier_wait(&holding); /* the test is over */
+    strata_free(p);
+    return NULL;
+}
+
+TEST(rss_quarter_live_pages_back_at_once_beside_another_thread)
+{
+    test_seed("quarter live, two threads");
+    pthread_t t;
+    REQUIRE(pthread_barrier_init(&holding, NULL, 2) == 0);
+    REQUIRE(pthread_create(&t, NULL, hold_a_heap, NULL) == 0);
+    pthread_barrier_wait(&holding);
+    sparse_pages_back_at_once(1 * KIB, 8 * KIB, 4, 64 * MIB, 500, true);
+    pthread_barrier_wait(&holding);
+    pthread_join(t, NULL);
+    pthread_barrier_destroy(&holding);
 }
 
 /* 48-byte blocks, 85 and a third a page, 1 in 256 kept and the rest freed
