@@ -570,8 +570,9 @@ STRATA_API int strata_malloc_trim(size_t pad)
         before = h->purged_bytes;
         st_theap_housekeep(h, true);
     }
+    bool others = st_theap_trim_others(); /* heaps no thread is serving now */
     size_t flushed = st_segment_cache_flush() + st_large_decay(0, 0, true);
-    return (h != &st_empty_heap && h->purged_bytes != before) || flushed > 0;
+    return (h != &st_empty_heap && h->purged_bytes != before) || others || flushed > 0;
 }
 
 STRATA_API int strata_mallopt(int param, int value)

@@ -18,7 +18,10 @@
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
 #endif
-#define PIDFD_SELF_PROCESS (-10001) /* Linux 6.15: the calling process, no descriptor */
+/* Linux 6.15: the calling thread, no descriptor needed. Its memory is the
+ * process's; the thread group's leader would not do, since a main thread
+ * that called pthread_exit has none left. */
+#define PIDFD_SELF_THREAD (-10000)
 
 void *st_os_map_aligned(size_t size, size_t align)
 {
@@ -59,7 +62,7 @@ void st_os_batch_flush(st_os_batch *b)
 {
     int saved = errno; /* free() leaves errno alone */
     if (b->count > 1 && __atomic_load_n(&vector_purge, __ATOMIC_RELAXED)) {
-        long done = syscall(SYS_process_madvise, PIDFD_SELF_PROCESS, b->range, (size_t)b->count,
+        long done = syscall(SYS_process_madvise, PIDFD_SELF_THREAD, b->range, (size_t)b->count,
                             MADV_DONTNEED, 0u);
         if (done < 0)
             __atomic_store_n(&vector_purge, 0, __ATOMIC_RELAXED);

@@ -24,8 +24,8 @@ ST_HIDDEN bool st_os_purge(void *addr, size_t size);
 /* Ranges of pages to give back together. Each madvise pays a fixed cost
  * besides its pages, a TLB flush above all (on every CPU the process runs
  * on); where the kernel takes a vector of ranges for the process itself
- * (process_madvise on PIDFD_SELF, Linux 6.15) a batch pays it once, and
- * elsewhere it falls back to one madvise a range. */
+ * (process_madvise on PIDFD_SELF_THREAD, Linux 6.15) a batch pays it
+ * once, and elsewhere it falls back to one madvise a range. */
 #define ST_OS_BATCH 32
 typedef struct st_os_batch {
     unsigned count;

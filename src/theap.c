@@ -726,7 +726,7 @@ static void reclaim(st_theap *h)
     if (pthread_mutex_trylock(&registry_lock) != 0)
         return;
     if (h->state == ST_HEAP_ABANDONED || h->state == ST_HEAP_PARKED) {
-        st_theap_collect(h); /* its runs wait, as the owner's would, for its decay */
+        st_theap_collect(h); /* its runs wait for its decay (or malloc_trim) */
         st_theap_housekeep(h, false);
     }
     pthread_mutex_unlock(&registry_lock);
@@ -914,10 +914,9 @@ void st_theap_collect(st_theap *h)
 
 /* Kept blocks go back to their slabs; empty current slabs go back (a busy
  * class makes a new one from the same, still resident, pages); sparse
- * partial slabs return their free pages (in a threaded process only this
- * pass does);
- * dirty pages older than the decay go to the OS; segments with nothing in
- * use are released. */
+ * partial slabs return their free pages (those a slab reused after a
+ * purge kept); dirty pages older than the decay go to the OS; segments
+ * with nothing in use are released. */
 static void decay_pass(st_theap *h, uint64_t now, bool force)
 {
     h->next_decay_ms = now + ST_MAX(decay_ms / 2, 1);
@@ -958,6 +957,21 @@ static void housekeep_abandoned(uint64_t now)
         if (now >= a->next_decay_ms)
             decay_pass(a, now, false);
     pthread_mutex_unlock(&registry_lock);
+}
+
+bool st_theap_trim_others(void)
+{
+    uint64_t now = st_theap_now_ms(), before = 0, after = 0;
+    pthread_mutex_lock(&registry_lock);
+    for (st_theap *a = all_heaps; a != NULL; a = a->next_all)
+        if (a->state == ST_HEAP_ABANDONED || a->state == ST_HEAP_PARKED) {
+            before += a->purged_bytes;
+            st_theap_collect(a);
+            decay_pass(a, now, true);
+            after += a->purged_bytes;
+        }
+    pthread_mutex_unlock(&registry_lock);
+    return after != before;
 }
 
 void st_theap_housekeep(st_theap *h, bool force)
@@ -1076,7 +1090,7 @@ static int check_queue(const st_theap *h)
         st_segment *seg = st_segment_of(a);
         size_t first = (size_t)(a - (char *)seg) / ST_PAGE_SIZE;
         size_t n = h->purge_queue.range[i].iov_len / ST_PAGE_SIZE;
-        if (seg->owner != h || n == 0 || first + n > ST_SEGMENT_PAGES) {
+        if (seg == NULL || seg->owner != h || n == 0 || first + n > ST_SEGMENT_PAGES) {
             bad++;
             continue;
         }

@@ -88,10 +88,10 @@ typedef struct st_theap {
     unsigned pending_runs, pending_pages;
     /* Pages on their way back to the OS, given back together (os.h):
      * empty pages of sparse slabs and free pages of the buddies, none of
-     * which is written until it goes. Flushed when it is full, when a
-     * page of it is taken from a buddy or belongs to a slab made current
-     * or a segment dropped, and at the end of housekeeping and of
-     * st_theap_purge_pending. */
+     * which is written until it goes. Flushed when a range is added to
+     * it full or it holds 1 MiB, when a page of it is taken from a buddy
+     * or belongs to a slab made current or a segment dropped, and at the
+     * end of housekeeping and of st_theap_purge_pending. */
     st_os_batch purge_queue;
     uint64_t remote_frees; /* atomic: blocks other threads freed, added per batch */
     struct st_theap *next_all, *next_abandoned;
@@ -177,6 +177,10 @@ ST_HIDDEN size_t st_theap_medium_size(st_segment *seg, const void *p);
  * force, which also returns every free page and empty segment). */
 ST_HIDDEN void st_theap_collect(st_theap *h);
 ST_HIDDEN void st_theap_housekeep(st_theap *h, bool force);
+/* The forced decay of every heap whose thread is gone or waits in
+ * pthread_join, under the registry lock (malloc_trim); true if it gave
+ * any page back. */
+ST_HIDDEN bool st_theap_trim_others(void);
 
 /* Verify THEAP-1..8 of docs/INVARIANTS.md (and each listed slab's and
  * segment's own); 0 or the number of violations. Only the heap's owner

@@ -43,7 +43,8 @@ STRATA_API size_t strata_malloc_usable_size(const void *ptr);
 /* C23: free with the size (and alignment) the block was asked with. */
 STRATA_API void strata_free_sized(void *ptr, size_t size);
 STRATA_API void strata_free_aligned_sized(void *ptr, size_t alignment, size_t size);
-/* Give every free page of the calling thread's heap and every cached
+/* Give every free page of the calling thread's heap, of the heaps of
+ * exited threads and of threads waiting in pthread_join, and every cached
  * segment back to the OS now; 1 if something was returned, else 0. */
 STRATA_API int strata_malloc_trim(size_t pad);
 /* Accepted for compatibility and ignored: returns 1. */
@@ -71,7 +72,7 @@ typedef struct strata_malloc_stats {
     uint64_t remote_frees;  /* blocks freed by a thread other than their owner */
     uint64_t abandoned;     /* heaps left by an exiting thread */
     uint64_t adopted;       /* heaps taken over by a new thread */
-    uint64_t purges;        /* ranges of free pages returned to the OS */
+    uint64_t purges;        /* ranges of free pages queued for return to the OS */
     uint64_t purged_bytes;  /* bytes they returned */
 } strata_malloc_stats;
 

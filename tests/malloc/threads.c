@@ -12,7 +12,8 @@
  * freed by another thread and its heap is adopted, and many threads free
  * blocks of one owner at once while the owner keeps allocating. And large
  * blocks resized by realloc (which keeps the pages a shrink leaves) while
- * another thread trims, which gives those pages back.
+ * another thread trims, which gives those pages back; and malloc_trim
+ * gives back the empty pages waiting in an exited thread's heap.
  *
  * Written to run under ThreadSanitizer too: everything shared by the test
  * itself goes through a mutex or an atomic.
@@ -22,6 +23,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 
+#include "stats.h"
 #include "strata/malloc.h"
 #include "test.h"
 #include "theap.h"
@@ -488,6 +490,61 @@ TEST(exited_thread_blocks_and_adoption)
                 s3.live_bytes, s0.live_bytes);
     CHECK(s3.live_bytes <= s0.live_bytes);
     free(items);
+}
+
+/* ---- malloc_trim reaches the heaps no thread serves ------------------------------- */
+
+enum { TRIM_BLOCKS = 16384 };
+
+static void *fill_and_exit(void *arg)
+{
+    unsigned char **p = arg;
+    for (size_t i = 0; i < TRIM_BLOCKS; i++)
+        if ((p[i] = strata_malloc(256)) != NULL)
+            memset(p[i], 0x3c, 256);
+    return NULL;
+}
+
+/* Runs of empty pages and queued ranges in heaps whose threads are gone. */
+static unsigned long waiting_in_abandoned_heaps(void)
+{
+    unsigned long n = 0;
+    st_theap_lock_all();
+    for (st_theap *h = st_theap_first(); h != NULL; h = h->next_all)
+        if (h->state == ST_HEAP_ABANDONED)
+            n += h->pending_runs + h->purge_queue.count;
+    st_theap_unlock_all();
+    return n;
+}
+
+/* The main thread frees 63 in 64 of an exited thread's blocks: the pages
+ * that empties in its heap's slabs wait there for the heap's decay, and
+ * malloc_trim gives them back at once. */
+TEST(malloc_trim_gives_back_what_abandoned_heaps_hold)
+{
+    unsigned char **p = calloc(TRIM_BLOCKS, sizeof(*p));
+    REQUIRE(p != NULL);
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, fill_and_exit, p) == 0);
+    pthread_join(t, NULL);
+    for (size_t i = 0; i < TRIM_BLOCKS; i++)
+        REQUIRE(p[i] != NULL);
+    for (size_t i = 0; i < TRIM_BLOCKS; i++)
+        if (i % 64 != 0)
+            strata_free(p[i]);
+    st_malloc_flush_thread(); /* the last batch of them goes over */
+    unsigned long before = waiting_in_abandoned_heaps();
+    strata_malloc_trim(0);
+    unsigned long after = waiting_in_abandoned_heaps();
+    printf("  runs and ranges waiting in abandoned heaps: %lu, after malloc_trim %lu\n", before,
+           after);
+    CHECK(before > 0);
+    CHECK_EQ(after, 0);
+    for (size_t i = 0; i < TRIM_BLOCKS; i += 64) {
+        CHECK(p[i][0] == 0x3c && p[i][255] == 0x3c);
+        strata_free(p[i]);
+    }
+    free(p);
 }
 
 /* ---- a new thread adopts the heap whose block it frees first ---------------------- */

@@ -357,7 +357,7 @@ TEST(pending_runs_stay_within_their_page_limit)
             p[j * cap + k] = NULL;
             most = ST_MAX(most, h->pending_pages);
         }
-    printf("  %zu objects a slab: at most %zu pages pending (limit %u), %llu madvise calls\n", cap,
+    printf("  %zu objects a slab: at most %zu pages pending (limit %u), %llu ranges purged\n", cap,
            most, ST_PURGE_PENDING_PAGES, (unsigned long long)(h->purges - calls));
     CHECK(most > ST_PURGE_PENDING_PAGES * 3 / 4); /* reached the limit, which held */
     CHECK(most <= ST_PURGE_PENDING_PAGES);
