@@ -348,8 +348,8 @@ static bool is_sparse(const st_slab *s)
 
 static unsigned pending_pages(const st_purge_run *r) { return r->last + 1 - r->first; }
 
-/* The newest run of slab s at or before index `from` (a count); at most
- * `from` if none. */
+/* The index of the newest run of slab s among pending[0 .. from), or
+ * `from` if it has none there. */
 static unsigned pending_newest(const st_theap *h, const st_slab *s, unsigned from)
 {
     unsigned i = from;
@@ -914,9 +914,9 @@ void st_theap_collect(st_theap *h)
 
 /* Kept blocks go back to their slabs; empty current slabs go back (a busy
  * class makes a new one from the same, still resident, pages); sparse
- * partial slabs return their free pages (those a slab reused after a
- * purge kept); dirty pages older than the decay go to the OS; segments
- * with nothing in use are released. */
+ * partial slabs return their free pages (those reused after a purge,
+ * RECYCLED, return them only here); dirty pages older than the decay go
+ * to the OS; segments with nothing in use are released. */
 static void decay_pass(st_theap *h, uint64_t now, bool force)
 {
     h->next_decay_ms = now + ST_MAX(decay_ms / 2, 1);
@@ -1088,9 +1088,13 @@ static int check_queue(const st_theap *h)
     for (unsigned i = 0; i < h->purge_queue.count; i++) {
         char *a = h->purge_queue.range[i].iov_base;
         st_segment *seg = st_segment_of(a);
+        if (seg == NULL || seg->owner != h) {
+            bad++;
+            continue;
+        }
         size_t first = (size_t)(a - (char *)seg) / ST_PAGE_SIZE;
         size_t n = h->purge_queue.range[i].iov_len / ST_PAGE_SIZE;
-        if (seg == NULL || seg->owner != h || n == 0 || first + n > ST_SEGMENT_PAGES) {
+        if (n == 0 || first + n > ST_SEGMENT_PAGES) {
             bad++;
             continue;
         }
