@@ -62,6 +62,20 @@ struct strata_buddy {
     size_t free_count[STRATA_BUDDY_MAX_ORDER + 1];
 };
 
+/* The free counts are the owner's; a statistics reader in another thread
+ * may read them meanwhile (the malloc's buddyinfo lines), so they change
+ * with relaxed atomic stores and are read with relaxed loads: plain moves
+ * on the CPU, and no data race. */
+static inline void count_add(size_t *count, size_t delta)
+{
+    __atomic_store_n(count, *count + delta, __ATOMIC_RELAXED);
+}
+
+static inline size_t count_read(const size_t *count)
+{
+    return __atomic_load_n(count, __ATOMIC_RELAXED);
+}
+
 /* ---- addresses, units and state ---------------------------------------- */
 
 static inline uintptr_t addr_of(const strata_buddy *b, size_t u) { return b->base + (u << b->shift); }
@@ -93,10 +107,10 @@ static void list_push(strata_buddy *b, uint32_t u, unsigned order)
     if (l->next != NIL)
         link_at(b, l->next)->prev = u;
     b->free_head[order] = u;
-    b->free_count[order]++;
+    count_add(&b->free_count[order], 1);
     b->nonempty |= 1u << order;
     b->state[u] = (uint8_t)(KIND_FREE | order);
-    b->free_units += (size_t)1 << order;
+    count_add(&b->free_units, (size_t)1 << order);
 }
 
 static void list_remove(strata_buddy *b, uint32_t u, unsigned order)
@@ -108,10 +122,11 @@ static void list_remove(strata_buddy *b, uint32_t u, unsigned order)
         b->free_head[order] = l->next;
     if (l->next != NIL)
         link_at(b, l->next)->prev = l->prev;
-    if (--b->free_count[order] == 0)
+    count_add(&b->free_count[order], (size_t)-1);
+    if (b->free_count[order] == 0)
         b->nonempty &= ~(1u << order);
     b->state[u] = 0;
-    b->free_units -= (size_t)1 << order;
+    count_add(&b->free_units, -((size_t)1 << order));
 }
 
 /* The largest order of an aligned block that starts at unit u and ends at
@@ -402,12 +417,12 @@ void strata_buddy_get_info(const strata_buddy *b, strata_buddy_info *info)
     info->max_order = b->max_order;
     info->largest_free = 0;
     for (unsigned k = 0; k <= STRATA_BUDDY_MAX_ORDER; k++) {
-        info->free_blocks[k] = b->free_count[k];
-        if (b->free_count[k] != 0)
+        info->free_blocks[k] = count_read(&b->free_count[k]);
+        if (info->free_blocks[k] != 0)
             info->largest_free = ((size_t)1 << k) << b->shift;
     }
     info->managed_bytes = b->units << b->shift;
-    info->free_bytes = b->free_units << b->shift;
+    info->free_bytes = count_read(&b->free_units) << b->shift;
     info->used_bytes = info->managed_bytes - info->free_bytes;
     info->meta_bytes = b->meta_bytes;
 }
@@ -417,7 +432,7 @@ int strata_buddy_format(const strata_buddy *b, const char *zone, char *buf, size
     int n = snprintf(buf, len, "Node 0, zone %8s ", zone ? zone : "buddy");
     for (unsigned k = 0; k <= b->max_order && n >= 0; k++) {
         size_t room = (size_t)n < len ? len - (size_t)n : 0;
-        n += snprintf(room ? buf + n : NULL, room, "%6zu ", b->free_count[k]);
+        n += snprintf(room ? buf + n : NULL, room, "%6zu ", count_read(&b->free_count[k]));
     }
     size_t room = (size_t)n < len ? len - (size_t)n : 0;
     return n + snprintf(room ? buf + n : NULL, room, "\n");
