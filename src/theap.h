@@ -75,6 +75,7 @@ typedef struct st_theap {
     st_kept *kept_top[ST_CLASS_COUNT];
     uint32_t tick; /* counts down to the next housekeeping */
     uint32_t state;
+    bool collecting; /* st_theap_collect is taking in what other threads freed */
     void *remote; /* atomic: carriers of blocks freed by other threads (theap.c) */
     st_slab_link partial[ST_CLASS_COUNT];
     st_segment *segments;
