@@ -186,7 +186,7 @@ static void print_figures(FILE *out, const strata_malloc_stats *s)
 }
 
 /* The buddyinfo line of every heap's segments, read while their owners
- * go on (tests/tsan.supp names this function: the counts are a snapshot). */
+ * go on: the counts are a snapshot (relaxed atomics, src/buddy.c). */
 static void print_segments(FILE *out)
 {
     char line[256], zone[32];

@@ -146,6 +146,14 @@ static void purge_flush(st_theap *h)
         st_os_batch_flush(&h->purge_queue);
 }
 
+/* … once they add up to QUEUE_BYTES: memory waiting for the next
+ * flush stays bounded. */
+static void purge_flush_if_big(st_theap *h)
+{
+    if (h->purge_queue.bytes >= QUEUE_BYTES)
+        purge_flush(h);
+}
+
 /* … if any of them lies in [lo, lo + bytes): pages about to be written.
  * Only then, so that the queue goes out full, as rarely as it can: in a
  * threaded process each call interrupts the CPUs of the other threads
@@ -186,6 +194,8 @@ static void segment_drop(st_theap *h, st_segment *seg)
     pthread_mutex_unlock(&segments_lock);
 }
 
+/* A run of pages from h's segments (a new one if none has room); with
+ * `resident`, how many of them are still resident (dirty when freed). */
 static void *pages_alloc(st_theap *h, size_t pages, bool aligned, st_segment **out,
                          size_t *resident)
 {
@@ -206,15 +216,15 @@ static void *pages_alloc(st_theap *h, size_t pages, bool aligned, st_segment **o
     h->used_pages += taken;
     h->dirty_pages -= ST_MIN(h->dirty_pages, was_dirty);
     *out = seg;
-    *resident = was_dirty;
+    if (resident != NULL)
+        *resident = was_dirty;
     return run;
 }
 
 static void purge_segment(st_theap *h, st_segment *seg)
 {
     size_t bytes = st_segment_purge(seg, &h->purge_queue, &h->purges);
-    if (h->purge_queue.bytes >= QUEUE_BYTES)
-        purge_flush(h);
+    purge_flush_if_big(h);
     h->purged_bytes += bytes;
     h->dirty_pages -= ST_MIN(h->dirty_pages, bytes / ST_PAGE_SIZE);
 }
@@ -295,8 +305,7 @@ static void purge_pages(st_theap *h, st_segment *seg, size_t first, size_t last)
 {
     st_os_batch_add(&h->purge_queue, (char *)seg + first * ST_PAGE_SIZE,
                     (last + 1 - first) * ST_PAGE_SIZE);
-    if (h->purge_queue.bytes >= QUEUE_BYTES)
-        purge_flush(h);
+    purge_flush_if_big(h);
     for (size_t page = first; page <= last; page++) {
         uint64_t bit = (uint64_t)1 << (page % 64);
         if (!(seg->purged[page / 64] & bit))
@@ -673,8 +682,7 @@ void *st_theap_alloc_medium(st_theap *h, size_t size, size_t align)
     if (aligned)
         pages = ST_MAX(pages, align / ST_PAGE_SIZE);
     st_segment *seg;
-    size_t resident;
-    void *run = pages_alloc(h, pages, aligned, &seg, &resident);
+    void *run = pages_alloc(h, pages, aligned, &seg, NULL);
     if (run == NULL) {
         errno = ENOMEM;
         return NULL;
@@ -974,8 +982,7 @@ bool st_theap_trim_others(void)
     for (st_theap *a = all_heaps; a != NULL; a = a->next_all)
         if (a->state == ST_HEAP_ABANDONED || a->state == ST_HEAP_PARKED) {
             before += a->purged_bytes;
-            st_theap_collect(a);
-            decay_pass(a, now, true);
+            decay_pass(a, now, true); /* (it takes in the remote frees first) */
             after += a->purged_bytes;
         }
     pthread_mutex_unlock(&registry_lock);

@@ -246,11 +246,8 @@ ST_HIDDEN void st_theap_free_clear(st_theap *h, st_slab *s, unsigned c, unsigned
 static inline void st_theap_free_in_slab(st_theap *h, uintptr_t entry, void *p, bool keep)
 {
     uintptr_t c = entry & ST_PAGE_CLASS_MASK;
-    const st_class_consts *k = &st_class_table[c];
-    uint32_t off = (uint32_t)(uintptr_t)p & k->slab_mask;
-    unsigned __int128 prod = (unsigned __int128)k->recip * off; /* see st_recip_* */
-    uintptr_t idx = (uint64_t)(prod >> 64);
-    if (ST_UNLIKELY((uint64_t)prod > k->recip - 1 || idx >= k->capacity))
+    uint32_t idx;
+    if (ST_UNLIKELY(!st_theap_object_index(entry, p, &idx)))
         return st_free_fault("free of a pointer inside a block", p);
     uint64_t *bits = st_slab_bitmap(st_page_slab(entry), idx >> 6), bit = (uint64_t)1 << (idx & 63);
     uint64_t kept = bits[2];
